@@ -1,0 +1,63 @@
+/*
+ * config: loads and validates psabridge.cfg (libconfig syntax).
+ *
+ * Every key is documented in docs/configuration.md.  Relative paths are
+ * resolved against the directory of the config file, secrets ("env:NAME",
+ * "file:PATH", or a literal, which draws a warning) are resolved at load,
+ * and every problem is reported through a struct diag with FILE:LINE.
+ */
+#ifndef PSABRIDGE_CONFIG_H
+#define PSABRIDGE_CONFIG_H
+
+#include <stddef.h>
+
+#include "psabridge/diag.h"
+
+struct config_source {
+	char *name;           /* unique, [A-Za-z0-9_-]+ */
+	char *path;           /* URL path, starts with '/', e.g. /hooks/defensx */
+	char *token;          /* resolved secret, never logged */
+	long dedup_window_s;  /* 0 disables duplicate detection */
+	int line;             /* where the source is defined */
+};
+
+struct config {
+	char *file;               /* path of the config file as given */
+	char *dir;                /* its directory, for relative paths */
+	char *listen;             /* "host:port", IPv6 as "[::1]:8080" */
+	char *state_dir;          /* absolute or relative to cwd, resolved */
+	size_t max_body_bytes;    /* limits.max_body_bytes, default 65536 */
+	size_t max_header_bytes;  /* limits.max_header_bytes, default 8192 */
+	int request_timeout_s;    /* limits.request_timeout_s, default 10 */
+	int max_connections;      /* limits.max_connections, default 1024 */
+	char *admin_listen;       /* NULL when there is no admin section */
+	char *admin_token;        /* NULL when admin.token is not set */
+	struct config_source *sources;
+	size_t nsources;
+};
+
+/*
+ * Reads and validates path.  On success returns 0 and stores a config the
+ * caller frees with config_free(); warnings may have been added to d.  On
+ * failure returns -1, *out is NULL and d holds at least one error.
+ */
+int config_load(const char *path, struct config **out, struct diag *d);
+
+/* NULL is safe.  Secrets are wiped before their memory is released. */
+void config_free(struct config *cfg);
+
+/*
+ * Parses a duration: a positive integer followed by one unit, s, m, h or d
+ * ("90s", "24h", "7d"); "0" alone means zero.  Returns 0 and stores the
+ * seconds, or -1 for anything else (no unit, unknown unit, overflow,
+ * trailing text, negative numbers).
+ */
+int config_parse_duration(const char *s, long *seconds);
+
+/*
+ * Splits "host:port" or "[v6]:port" into host (caller frees) and port.
+ * Returns -1 when the form or the port (1..65535) is wrong.
+ */
+int config_parse_address(const char *s, char **host, int *port);
+
+#endif
