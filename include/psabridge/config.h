@@ -3,8 +3,9 @@
  *
  * Every key is documented in docs/configuration.md.  Relative paths are
  * resolved against the directory of the config file, secrets ("env:NAME",
- * "file:PATH", or a literal, which draws a warning) are resolved at load,
- * and every problem is reported through a struct diag with FILE:LINE.
+ * "file:PATH", "cred:NAME" or a literal, which draws a warning) are
+ * resolved at load, and every problem is reported through a struct diag
+ * with FILE:LINE.
  */
 #ifndef PSABRIDGE_CONFIG_H
 #define PSABRIDGE_CONFIG_H
@@ -14,7 +15,7 @@
 #include "psabridge/diag.h"
 
 struct config_source {
-	char *name;           /* unique, [A-Za-z0-9_-]+ */
+	char *name;           /* unique, [A-Za-z0-9_-]{1,64} */
 	char *path;           /* URL path, starts with '/', e.g. /hooks/defensx */
 	char *token;          /* resolved secret, never logged */
 	long dedup_window_s;  /* 0 disables duplicate detection */
@@ -25,7 +26,7 @@ struct config {
 	char *file;               /* path of the config file as given */
 	char *dir;                /* its directory, for relative paths */
 	char *listen;             /* "host:port", IPv6 as "[::1]:8080" */
-	char *state_dir;          /* absolute or relative to cwd, resolved */
+	char *state_dir;          /* resolved against dir: usable from cwd */
 	size_t max_body_bytes;    /* limits.max_body_bytes, default 65536 */
 	size_t max_header_bytes;  /* limits.max_header_bytes, default 8192 */
 	int request_timeout_s;    /* limits.request_timeout_s, default 10 */
@@ -56,7 +57,8 @@ int config_parse_duration(const char *s, long *seconds);
 
 /*
  * Splits "host:port" or "[v6]:port" into host (caller frees) and port.
- * Returns -1 when the form or the port (1..65535) is wrong.
+ * Returns -1 (and *host NULL) when the form or the port is wrong.  Port
+ * 0 is accepted: it asks the kernel for a free port (tests use it).
  */
 int config_parse_address(const char *s, char **host, int *port);
 

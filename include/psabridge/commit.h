@@ -1,0 +1,62 @@
+/*
+ * commit: group commit on a thread of its own.
+ *
+ * The event loop hands events over with commit_submit(); everything
+ * submitted while the thread is busy goes into the next transaction, and a
+ * batch starts as soon as the loop turn that produced it is over (no timer
+ * wait).  The fsync of one batch thus overlaps with reading and parsing the
+ * requests of the next.  When a batch is on disk, the thread wakes the loop
+ * and each item's done callback runs there, on the loop thread.
+ */
+#ifndef PSABRIDGE_COMMIT_H
+#define PSABRIDGE_COMMIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "psabridge/store.h"
+
+struct event_base;
+struct commit;
+
+struct commit_item {
+	struct store_event ev; /* in: the event; out: outcome and id */
+	void (*done)(struct commit_item *item, void *arg);
+	void *arg;
+	struct commit_item *next; /* commit's own */
+};
+
+struct commit_stats {
+	uint64_t batches;      /* transactions attempted */
+	uint64_t events;       /* events in them */
+	uint64_t failures;     /* transactions that failed */
+};
+
+/*
+ * Starts the commit thread on store st (borrowed: the caller closes it
+ * after commit_free()).  Returns NULL with a message in err on failure.
+ */
+struct commit *commit_new(struct event_base *base, struct store *st,
+    char *err, size_t errlen);
+
+/*
+ * Queues item; item->ev.body and the strings it points to must stay valid
+ * until item->done is called, exactly once, on the loop thread.
+ */
+void commit_submit(struct commit *c, struct commit_item *item);
+
+/* Calls cb(arg) on the loop thread once nothing is queued or in flight. */
+void commit_drain(struct commit *c, void (*cb)(void *arg), void *arg);
+
+/*
+ * 0 when the last transaction or health probe succeeded; -1 otherwise,
+ * with the store's message in err.  Safe from the loop thread.
+ */
+int commit_health(struct commit *c, char *err, size_t errlen);
+
+void commit_get_stats(struct commit *c, struct commit_stats *out);
+
+/* Stops and joins the thread.  Call only when drained.  NULL is safe. */
+void commit_free(struct commit *c);
+
+#endif

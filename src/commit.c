@@ -1,0 +1,313 @@
+/*
+ * Group commit.
+ *
+ * Loop side: submitted items collect in `pending`.  A zero-priority event
+ * (`flush`) activated on the first submit of a turn runs after the other
+ * callbacks of that turn and hands the whole list to the thread when it is
+ * idle.  When it is busy the list keeps growing and leaves as soon as the
+ * thread reports back through the eventfd (`wake`).
+ *
+ * Thread side: takes a batch, appends it to the store in one transaction,
+ * publishes the finished batch and writes to the eventfd.  When idle for
+ * COMMIT_PROBE_S it probes the store so that /healthz notices a store that
+ * went bad while no events arrived.
+ *
+ * libevent is only touched on the loop thread; the two sides meet under
+ * `mu` only to exchange whole lists.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/sha.h>
+
+#include "psabridge/commit.h"
+#include "psabridge/log.h"
+
+#define COMMIT_PROBE_S 5
+
+struct commit {
+	struct event_base *base;
+	struct store *store;
+	pthread_t thread;
+	int thread_started;
+	int efd;
+	struct event *flush, *wake;
+
+	/* loop thread only */
+	struct commit_item *pending, **pending_tail;
+	int busy; /* a batch is with the thread */
+	void (*drained_cb)(void *);
+	void *drained_arg;
+
+	/* shared, under mu */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct commit_item *todo, *finished;
+	int stop;
+	int commit_ok, probe_ok; /* a failed commit stays bad until one works */
+	char health_err[256];
+	struct commit_stats stats;
+};
+
+static void
+commit_set_health(struct commit *c, int *flag, int ok, const char *err)
+{
+	pthread_mutex_lock(&c->mu);
+	*flag = ok;
+	if (!ok)
+		snprintf(c->health_err, sizeof(c->health_err), "%s", err);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Runs on the thread: one transaction for the whole list. */
+static void
+commit_run_batch(struct commit *c, struct commit_item *batch)
+{
+	struct store_event **evs = NULL;
+	struct commit_item *it;
+	char err[256] = "";
+	size_t n = 0, i = 0;
+	int rc = -1;
+
+	for (it = batch; it != NULL; it = it->next)
+		n++;
+	if ((evs = calloc(n, sizeof(*evs))) == NULL) {
+		snprintf(err, sizeof(err), "out of memory");
+		for (it = batch; it != NULL; it = it->next)
+			it->ev.outcome = STORE_FAILED;
+		goto out;
+	}
+	for (it = batch; it != NULL; it = it->next) {
+		SHA256((const unsigned char *)it->ev.body, it->ev.body_len,
+		    it->ev.hash);
+		evs[i++] = &it->ev;
+	}
+	rc = store_append(c->store, evs, n, err, sizeof(err));
+out:
+	if (rc == -1)
+		log_error("msg=\"commit failed\" events=%zu error=\"%s\"", n,
+		    err);
+	commit_set_health(c, &c->commit_ok, rc == 0, err);
+	pthread_mutex_lock(&c->mu);
+	c->stats.batches++;
+	c->stats.events += n;
+	c->stats.failures += rc == -1;
+	pthread_mutex_unlock(&c->mu);
+	free(evs);
+}
+
+static void
+commit_probe(struct commit *c)
+{
+	char err[256] = "";
+	int rc = store_ping(c->store, err, sizeof(err));
+
+	commit_set_health(c, &c->probe_ok, rc == 0, err);
+}
+
+static void *
+commit_thread(void *arg)
+{
+	struct commit *c = arg;
+	struct commit_item *batch;
+	uint64_t one = 1;
+	struct timespec ts;
+
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		while (c->todo == NULL && !c->stop) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += COMMIT_PROBE_S;
+			if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) ==
+			    ETIMEDOUT) {
+				pthread_mutex_unlock(&c->mu);
+				commit_probe(c);
+				pthread_mutex_lock(&c->mu);
+			}
+		}
+		if (c->todo == NULL)
+			break; /* stop, and nothing left */
+		batch = c->todo;
+		c->todo = NULL;
+		pthread_mutex_unlock(&c->mu);
+
+		commit_run_batch(c, batch);
+
+		pthread_mutex_lock(&c->mu);
+		c->finished = batch;
+		/* an eventfd counter cannot overflow with one write per batch */
+		if (write(c->efd, &one, sizeof(one)) < 0)
+			log_error("msg=\"commit wakeup failed\" error=\"%s\"",
+			    strerror(errno));
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+static void
+commit_check_drained(struct commit *c)
+{
+	void (*cb)(void *) = c->drained_cb;
+
+	if (cb == NULL || c->busy || c->pending != NULL)
+		return;
+	c->drained_cb = NULL;
+	cb(c->drained_arg);
+}
+
+static void
+commit_handoff(struct commit *c)
+{
+	if (c->busy || c->pending == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->todo = c->pending;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	c->pending = NULL;
+	c->pending_tail = &c->pending;
+	c->busy = 1;
+}
+
+static void
+commit_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	commit_handoff(arg);
+}
+
+static void
+commit_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct commit *c = arg;
+	struct commit_item *it, *next;
+	uint64_t n;
+
+	(void)what;
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_error("msg=\"commit wakeup read failed\" error=\"%s\"",
+		    strerror(errno));
+	pthread_mutex_lock(&c->mu);
+	it = c->finished;
+	c->finished = NULL;
+	pthread_mutex_unlock(&c->mu);
+	if (it == NULL)
+		return;
+	c->busy = 0;
+	/* Start the next transaction before answering this one's senders. */
+	commit_handoff(c);
+	for (; it != NULL; it = next) {
+		next = it->next;
+		it->done(it, it->arg);
+	}
+	commit_check_drained(c);
+}
+
+void
+commit_submit(struct commit *c, struct commit_item *item)
+{
+	item->next = NULL;
+	*c->pending_tail = item;
+	c->pending_tail = &item->next;
+	if (!event_pending(c->flush, EV_TIMEOUT, NULL))
+		event_active(c->flush, EV_TIMEOUT, 1);
+}
+
+void
+commit_drain(struct commit *c, void (*cb)(void *), void *arg)
+{
+	c->drained_cb = cb;
+	c->drained_arg = arg;
+	commit_check_drained(c);
+}
+
+int
+commit_health(struct commit *c, char *err, size_t errlen)
+{
+	int ok;
+
+	pthread_mutex_lock(&c->mu);
+	ok = c->commit_ok && c->probe_ok;
+	if (!ok)
+		snprintf(err, errlen, "%s", c->health_err);
+	pthread_mutex_unlock(&c->mu);
+	return ok ? 0 : -1;
+}
+
+void
+commit_get_stats(struct commit *c, struct commit_stats *out)
+{
+	pthread_mutex_lock(&c->mu);
+	*out = c->stats;
+	pthread_mutex_unlock(&c->mu);
+}
+
+struct commit *
+commit_new(struct event_base *base, struct store *st, char *err,
+    size_t errlen)
+{
+	struct commit *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->base = base;
+	c->store = st;
+	c->commit_ok = c->probe_ok = 1;
+	c->pending_tail = &c->pending;
+	c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	if (c->efd == -1) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	c->flush = event_new(base, -1, 0, commit_flush_cb, c);
+	c->wake = event_new(base, c->efd, EV_READ | EV_PERSIST,
+	    commit_wake_cb, c);
+	if (c->flush == NULL || c->wake == NULL || event_add(c->wake, NULL)) {
+		snprintf(err, errlen, "cannot set up the commit events");
+		goto fail;
+	}
+	if ((errno = pthread_create(&c->thread, NULL, commit_thread, c))) {
+		snprintf(err, errlen, "pthread_create: %s", strerror(errno));
+		goto fail;
+	}
+	c->thread_started = 1;
+	return c;
+fail:
+	commit_free(c);
+	return NULL;
+}
+
+void
+commit_free(struct commit *c)
+{
+	if (c == NULL)
+		return;
+	if (c->thread_started) {
+		pthread_mutex_lock(&c->mu);
+		c->stop = 1;
+		pthread_cond_signal(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+		pthread_join(c->thread, NULL);
+	}
+	if (c->flush != NULL)
+		event_free(c->flush);
+	if (c->wake != NULL)
+		event_free(c->wake);
+	if (c->efd != -1)
+		close(c->efd);
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+	free(c);
+}

@@ -1,0 +1,213 @@
+/*
+ * The serve command: wiring and signals.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "psabridge/admin.h"
+#include "psabridge/commit.h"
+#include "psabridge/config.h"
+#include "psabridge/diag.h"
+#include "psabridge/ingest.h"
+#include "psabridge/log.h"
+#include "psabridge/server.h"
+#include "psabridge/store.h"
+
+struct server {
+	const char *config_path;
+	struct config *cfg;
+	struct event_base *base;
+	struct store *store;
+	struct commit *commit;
+	struct ingest *ingest;
+	struct admin *admin;
+	struct event *sigterm, *sigint, *sighup;
+	int stopping;
+};
+
+static void
+server_log_diag(const struct diag *d, int errors_as_errors)
+{
+	char q[1024];
+	size_t i;
+
+	for (i = 0; i < d->len; i++) {
+		const struct diag_entry *e = &d->entries[i];
+
+		log_quote(q, sizeof(q), e->text, strlen(e->text), 400);
+		if (e->level == DIAG_ERROR && errors_as_errors)
+			log_error("msg=\"configuration error\" problem=%s", q);
+		else
+			log_warn("msg=\"configuration warning\" problem=%s", q);
+	}
+}
+
+static void
+server_drained(void *arg)
+{
+	struct server *s = arg;
+
+	log_info("msg=\"all acknowledged events are on disk, exiting\"");
+	event_base_loopexit(s->base, NULL);
+}
+
+static void
+server_stop(struct server *s, const char *signame)
+{
+	if (s->stopping)
+		return;
+	s->stopping = 1;
+	log_info("msg=stopping signal=%s", signame);
+	ingest_stop(s->ingest);
+	admin_stop(s->admin);
+	commit_drain(s->commit, server_drained, s);
+}
+
+static int
+server_changed(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
+static void
+server_reload(struct server *s)
+{
+	struct config *cfg = NULL;
+	struct diag d;
+
+	diag_init(&d);
+	log_info("msg=reloading config=%s", s->config_path);
+	if (config_load(s->config_path, &cfg, &d) == -1) {
+		server_log_diag(&d, 1);
+		log_error("msg=\"reload rejected, the running configuration "
+			  "stays\" errors=%zu",
+		    d.nerrors);
+		goto out;
+	}
+	server_log_diag(&d, 0);
+	if (server_changed(cfg->listen, s->cfg->listen) ||
+	    server_changed(cfg->admin_listen, s->cfg->admin_listen) ||
+	    strcmp(cfg->state_dir, s->cfg->state_dir) != 0)
+		log_warn("msg=\"listen, admin.listen and state_dir changes "
+			 "take effect at the next restart\"");
+	if (ingest_reload(s->ingest, cfg) == -1 ||
+	    (s->admin != NULL && admin_reload(s->admin, cfg) == -1)) {
+		log_error("msg=\"reload failed, out of memory\"");
+		goto out;
+	}
+	config_free(s->cfg);
+	s->cfg = cfg;
+	cfg = NULL;
+	log_info("msg=reloaded sources=%zu", s->cfg->nsources);
+out:
+	config_free(cfg);
+	diag_free(&d);
+}
+
+static void
+server_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *s = arg;
+
+	(void)what;
+	if (sig == SIGHUP)
+		server_reload(s);
+	else
+		server_stop(s, sig == SIGTERM ? "TERM" : "INT");
+}
+
+static int
+server_start(struct server *s)
+{
+	char err[512];
+
+	if (store_open(NULL, s->cfg->state_dir, &s->store, err,
+		sizeof(err)) == -1) {
+		log_error("msg=\"cannot open the store\" error=\"%s\"", err);
+		return -1;
+	}
+	if ((s->base = event_base_new()) == NULL) {
+		log_error("msg=\"cannot create the event loop\"");
+		return -1;
+	}
+	if ((s->commit = commit_new(s->base, s->store, err, sizeof(err))) ==
+		NULL ||
+	    (s->ingest = ingest_new(s->base, s->cfg, s->commit, err,
+		 sizeof(err))) == NULL ||
+	    (s->cfg->admin_listen != NULL &&
+		(s->admin = admin_new(s->base, s->cfg, s->commit, err,
+		     sizeof(err))) == NULL)) {
+		log_error("msg=\"cannot start\" error=\"%s\"", err);
+		return -1;
+	}
+	s->sigterm = evsignal_new(s->base, SIGTERM, server_signal_cb, s);
+	s->sigint = evsignal_new(s->base, SIGINT, server_signal_cb, s);
+	s->sighup = evsignal_new(s->base, SIGHUP, server_signal_cb, s);
+	if (s->sigterm == NULL || s->sigint == NULL || s->sighup == NULL ||
+	    evsignal_add(s->sigterm, NULL) || evsignal_add(s->sigint, NULL) ||
+	    evsignal_add(s->sighup, NULL)) {
+		log_error("msg=\"cannot install signal handlers\"");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+server_cleanup(struct server *s)
+{
+	if (s->sigterm != NULL)
+		event_free(s->sigterm);
+	if (s->sigint != NULL)
+		event_free(s->sigint);
+	if (s->sighup != NULL)
+		event_free(s->sighup);
+	admin_free(s->admin);
+	ingest_free(s->ingest);
+	commit_free(s->commit);
+	store_close(s->store);
+	if (s->base != NULL)
+		event_base_free(s->base);
+	config_free(s->cfg);
+}
+
+int
+server_run(const char *config_path)
+{
+	struct server s;
+	struct diag d;
+	int ret = 1;
+
+	memset(&s, 0, sizeof(s));
+	s.config_path = config_path;
+	diag_init(&d);
+	if (config_load(config_path, &s.cfg, &d) == -1) {
+		diag_print(&d, stderr);
+		fprintf(stderr, "%s: %zu error(s), not starting\n", config_path,
+		    d.nerrors);
+		goto out;
+	}
+	server_log_diag(&d, 0);
+	signal(SIGPIPE, SIG_IGN);
+	if (server_start(&s) == -1)
+		goto out;
+	log_info("msg=ready version=%s config=%s state_dir=%s sources=%zu",
+	    PSABRIDGE_VERSION, config_path, s.cfg->state_dir,
+	    s.cfg->nsources);
+	if (event_base_dispatch(s.base) == -1) {
+		log_error("msg=\"event loop failed\"");
+		goto out;
+	}
+	ret = 0;
+out:
+	server_cleanup(&s);
+	diag_free(&d);
+	if (ret == 0)
+		log_info("msg=stopped");
+	return ret;
+}

@@ -1,0 +1,76 @@
+/*
+ * The store front: picks a backend by name and forwards to it.  Adding a
+ * backend is one line in store_backends[] and one file.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "psabridge/store.h"
+
+extern const struct store_ops store_sqlite_ops;
+
+static const struct store_ops *const store_backends[] = {
+	&store_sqlite_ops,
+};
+
+int
+store_open(const char *backend, const char *state_dir, struct store **out,
+    char *err, size_t errlen)
+{
+	size_t i;
+
+	if (backend == NULL)
+		backend = "sqlite";
+	for (i = 0; i < sizeof(store_backends) / sizeof(store_backends[0]);
+	     i++) {
+		if (strcmp(store_backends[i]->name, backend) == 0)
+			return store_backends[i]->open(out, state_dir, err,
+			    errlen);
+	}
+	snprintf(err, errlen, "unknown store backend \"%s\"", backend);
+	return -1;
+}
+
+int
+store_append(struct store *st, struct store_event **evs, size_t n, char *err,
+    size_t errlen)
+{
+	return st->ops->append(st, evs, n, err, errlen);
+}
+
+int
+store_ping(struct store *st, char *err, size_t errlen)
+{
+	return st->ops->ping(st, err, errlen);
+}
+
+void
+store_close(struct store *st)
+{
+	if (st != NULL)
+		st->ops->close(st);
+}
+
+/* RFC 9562 UUID version 7: 48 bits of Unix ms, then 74 random bits. */
+int
+store_new_id(int64_t ms, char *out)
+{
+	unsigned char b[16];
+	size_t i, o = 0;
+
+	if (getrandom(b + 6, 10, 0) != 10)
+		return -1;
+	for (i = 0; i < 6; i++)
+		b[i] = (unsigned char)((uint64_t)ms >> (40 - 8 * i));
+	b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
+	b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
+	for (i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		snprintf(out + o, 3, "%02x", b[i]);
+		o += 2;
+	}
+	out[o] = '\0';
+	return 0;
+}

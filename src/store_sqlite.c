@@ -1,0 +1,339 @@
+/*
+ * SQLite backend of the store.
+ *
+ * Durability: journal_mode=WAL with synchronous=FULL, set on every
+ * connection, so a COMMIT returns only after the WAL is on disk.  One
+ * connection, used by the commit thread only (SQLITE_OPEN_NOMUTEX).
+ *
+ * Schema changes are forward migrations numbered by PRAGMA user_version:
+ * store_sqlite_migrations[i] takes a database from version i to i + 1.
+ * Never edit a released entry; append a new one.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "psabridge/store.h"
+
+#define STORE_SQLITE_FILE "psabridge.db"
+
+extern const struct store_ops store_sqlite_ops;
+
+static const char *const store_sqlite_migrations[] = {
+	/* 0 -> 1: events */
+	"CREATE TABLE events ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  id TEXT NOT NULL UNIQUE,"
+	"  source TEXT NOT NULL,"
+	"  event_type TEXT NOT NULL,"
+	"  vendor_time INTEGER NOT NULL,"
+	"  received_at INTEGER NOT NULL,"
+	"  body TEXT NOT NULL,"
+	"  body_hash BLOB NOT NULL,"
+	"  state TEXT NOT NULL DEFAULT 'received');"
+	"CREATE INDEX events_dedup ON events (source, body_hash, received_at);",
+};
+
+#define STORE_SQLITE_VERSION                                                  \
+	(int)(sizeof(store_sqlite_migrations) /                               \
+	    sizeof(store_sqlite_migrations[0]))
+
+struct store_sqlite {
+	struct store base; /* first: a struct store * points here */
+	sqlite3 *db;
+	sqlite3_stmt *begin, *commit, *rollback, *find_dup, *insert;
+};
+
+static void
+store_sqlite_error(sqlite3 *db, const char *what, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s: %s (sqlite error %d)", what,
+	    db ? sqlite3_errmsg(db) : "out of memory",
+	    db ? sqlite3_extended_errcode(db) : SQLITE_NOMEM);
+}
+
+static int
+store_sqlite_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		store_sqlite_error(db, sql, err, errlen);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+store_sqlite_user_version(sqlite3 *db, int *version)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+static int
+store_sqlite_migrate(sqlite3 *db, char *err, size_t errlen)
+{
+	char sql[64];
+	int v;
+
+	if (store_sqlite_user_version(db, &v) == -1) {
+		store_sqlite_error(db, "reading the schema version", err,
+		    errlen);
+		return -1;
+	}
+	if (v > STORE_SQLITE_VERSION) {
+		snprintf(err, errlen,
+		    "the store has schema version %d, newer than this "
+		    "psabridge knows (%d): run the newer psabridge",
+		    v, STORE_SQLITE_VERSION);
+		return -1;
+	}
+	for (; v < STORE_SQLITE_VERSION; v++) {
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		if (store_sqlite_exec(db, "BEGIN IMMEDIATE", err, errlen) ==
+			-1 ||
+		    store_sqlite_exec(db, store_sqlite_migrations[v], err,
+			errlen) == -1 ||
+		    store_sqlite_exec(db, sql, err, errlen) == -1 ||
+		    store_sqlite_exec(db, "COMMIT", err, errlen) == -1) {
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+store_sqlite_prepare(struct store_sqlite *s, char *err, size_t errlen)
+{
+	static const struct {
+		size_t offset;
+		const char *sql;
+	} stmts[] = {
+		{ offsetof(struct store_sqlite, begin), "BEGIN IMMEDIATE" },
+		{ offsetof(struct store_sqlite, commit), "COMMIT" },
+		{ offsetof(struct store_sqlite, rollback), "ROLLBACK" },
+		{ offsetof(struct store_sqlite, find_dup),
+		    "SELECT id FROM events WHERE source = ?1 AND body_hash = ?2"
+		    " AND received_at >= ?3 ORDER BY received_at LIMIT 1" },
+		{ offsetof(struct store_sqlite, insert),
+		    "INSERT INTO events (id, source, event_type, vendor_time,"
+		    " received_at, body, body_hash) VALUES (?,?,?,?,?,?,?)" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
+		sqlite3_stmt **slot =
+		    (sqlite3_stmt **)((char *)s + stmts[i].offset);
+
+		if (sqlite3_prepare_v3(s->db, stmts[i].sql, -1,
+			SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK) {
+			store_sqlite_error(s->db, "preparing a statement", err,
+			    errlen);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+store_sqlite_close(struct store *st)
+{
+	struct store_sqlite *s = (struct store_sqlite *)st;
+
+	if (s == NULL)
+		return;
+	sqlite3_finalize(s->begin);
+	sqlite3_finalize(s->commit);
+	sqlite3_finalize(s->rollback);
+	sqlite3_finalize(s->find_dup);
+	sqlite3_finalize(s->insert);
+	sqlite3_close(s->db);
+	free(s);
+}
+
+static int
+store_sqlite_open(struct store **out, const char *state_dir, char *err,
+    size_t errlen)
+{
+	struct store_sqlite *s = NULL;
+	char *path = NULL;
+	int ret = -1;
+
+	*out = NULL;
+	if (mkdir(state_dir, 0700) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "creating the state directory %s: %s",
+		    state_dir, strerror(errno));
+		goto out;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (path = sqlite3_mprintf("%s/%s", state_dir, STORE_SQLITE_FILE)) ==
+		NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	s->base.ops = &store_sqlite_ops;
+	if (sqlite3_open_v2(path, &s->db,
+		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+		    SQLITE_OPEN_NOMUTEX,
+		NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "opening %s: %s", path,
+		    s->db ? sqlite3_errmsg(s->db) : "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(s->db, 2000);
+	if (store_sqlite_exec(s->db, "PRAGMA journal_mode = WAL", err,
+		errlen) == -1 ||
+	    store_sqlite_exec(s->db, "PRAGMA synchronous = FULL", err,
+		errlen) == -1 ||
+	    store_sqlite_migrate(s->db, err, errlen) == -1 ||
+	    store_sqlite_prepare(s, err, errlen) == -1)
+		goto out;
+	*out = &s->base;
+	s = NULL;
+	ret = 0;
+out:
+	store_sqlite_close(s ? &s->base : NULL);
+	sqlite3_free(path);
+	return ret;
+}
+
+static int
+store_sqlite_step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Looks for an earlier copy of ev; 1 found (id filled), 0 not, -1 error. */
+static int
+store_sqlite_find_dup(struct store_sqlite *s, struct store_event *ev)
+{
+	sqlite3_stmt *st = s->find_dup;
+	int rc, found = -1;
+
+	sqlite3_bind_text(st, 1, ev->source, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, ev->hash, STORE_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, ev->received_ms - ev->dedup_window_ms);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const unsigned char *id = sqlite3_column_text(st, 0);
+
+		if (id != NULL && strlen((const char *)id) == STORE_ID_LEN) {
+			memcpy(ev->id, id, STORE_ID_LEN + 1);
+			found = 1;
+		}
+	} else if (rc == SQLITE_DONE) {
+		found = 0;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return found;
+}
+
+static int
+store_sqlite_insert(struct store_sqlite *s, struct store_event *ev)
+{
+	sqlite3_stmt *st = s->insert;
+	int ret;
+
+	if (store_new_id(ev->received_ms, ev->id) == -1)
+		return -1;
+	sqlite3_bind_text(st, 1, ev->id, STORE_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, ev->source, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, ev->event_type, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, ev->vendor_time);
+	sqlite3_bind_int64(st, 5, ev->received_ms);
+	sqlite3_bind_text(st, 6, ev->body, (int)ev->body_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 7, ev->hash, STORE_HASH_LEN, SQLITE_STATIC);
+	ret = store_sqlite_step_done(st);
+	sqlite3_clear_bindings(st);
+	return ret;
+}
+
+static int
+store_sqlite_append_one(struct store_sqlite *s, struct store_event *ev)
+{
+	int dup = 0;
+
+	if (ev->dedup_window_ms > 0 &&
+	    (dup = store_sqlite_find_dup(s, ev)) == -1)
+		return -1;
+	if (dup) {
+		ev->outcome = STORE_DUPLICATE;
+		return 0;
+	}
+	if (store_sqlite_insert(s, ev) == -1)
+		return -1;
+	ev->outcome = STORE_STORED;
+	return 0;
+}
+
+static int
+store_sqlite_append(struct store *st, struct store_event **evs, size_t n,
+    char *err, size_t errlen)
+{
+	struct store_sqlite *s = (struct store_sqlite *)st;
+	size_t i;
+
+	if (store_sqlite_step_done(s->begin) == -1) {
+		store_sqlite_error(s->db, "BEGIN", err, errlen);
+		goto fail;
+	}
+	for (i = 0; i < n; i++) {
+		if (store_sqlite_append_one(s, evs[i]) == -1) {
+			store_sqlite_error(s->db, "storing an event", err,
+			    errlen);
+			goto rollback;
+		}
+	}
+	if (store_sqlite_step_done(s->commit) == -1) {
+		store_sqlite_error(s->db, "COMMIT", err, errlen);
+		goto rollback;
+	}
+	return 0;
+rollback:
+	/* After some errors SQLite has already rolled back; that is fine. */
+	if (sqlite3_get_autocommit(s->db) == 0)
+		store_sqlite_step_done(s->rollback);
+fail:
+	for (i = 0; i < n; i++)
+		evs[i]->outcome = STORE_FAILED;
+	return -1;
+}
+
+static int
+store_sqlite_ping(struct store *st, char *err, size_t errlen)
+{
+	struct store_sqlite *s = (struct store_sqlite *)st;
+	int v;
+
+	if (store_sqlite_user_version(s->db, &v) == -1) {
+		store_sqlite_error(s->db, "reading the store", err, errlen);
+		return -1;
+	}
+	return 0;
+}
+
+const struct store_ops store_sqlite_ops = {
+	.name = "sqlite",
+	.open = store_sqlite_open,
+	.append = store_sqlite_append,
+	.ping = store_sqlite_ping,
+	.close = store_sqlite_close,
+};
