@@ -29,7 +29,7 @@ admin_set_token(struct admin *a, const char *token)
 	a->has_token = token != NULL;
 	if (token != NULL)
 		SHA256((const unsigned char *)token, strlen(token),
-		    a->token_hash);
+		       a->token_hash);
 }
 
 static int
@@ -64,7 +64,7 @@ admin_healthz(struct admin *a, struct evhttp_request *req)
 	}
 	esc[o] = '\0';
 	snprintf(body, sizeof(body),
-	    "{\"status\":\"unavailable\",\"detail\":\"%s\"}", esc);
+		 "{\"status\":\"unavailable\",\"detail\":\"%s\"}", esc);
 	httpd_reply_json(a->httpd, req, 503, body);
 }
 
@@ -72,15 +72,16 @@ static void
 admin_handle(struct evhttp_request *req, void *arg)
 {
 	struct admin *a = arg;
-	const char *path = evhttp_uri_get_path(
-	    evhttp_request_get_evhttp_uri(req));
+	const char *path =
+	    evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 
 	if (path != NULL && strcmp(path, "/healthz") == 0) {
 		if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
-			evhttp_add_header(evhttp_request_get_output_headers(req),
-			    "Allow", "GET");
+			evhttp_add_header(
+			    evhttp_request_get_output_headers(req), "Allow",
+			    "GET");
 			httpd_reply_error(a->httpd, req, 405,
-			    "method_not_allowed", "use GET");
+					  "method_not_allowed", "use GET");
 			return;
 		}
 		admin_healthz(a, req);
@@ -88,7 +89,7 @@ admin_handle(struct evhttp_request *req, void *arg)
 	}
 	if (!admin_token_ok(a, req)) {
 		httpd_reply_error(a->httpd, req, 401, "unauthorized",
-		    "missing or wrong admin token");
+				  "missing or wrong admin token");
 		return;
 	}
 	httpd_reply_error(a->httpd, req, 404, "not_found", "no such path");
@@ -96,13 +97,13 @@ admin_handle(struct evhttp_request *req, void *arg)
 
 struct admin *
 admin_new(struct event_base *base, const struct config *cfg,
-    struct commit *commit, char *err, size_t errlen)
+	  struct commit *commit, char *err, size_t errlen)
 {
 	struct httpd_limits limits = {
-		.max_body_bytes = 65536,
-		.max_header_bytes = cfg->max_header_bytes,
-		.request_timeout_s = cfg->request_timeout_s,
-		.max_connections = 64,
+	    .max_body_bytes = 65536,
+	    .max_header_bytes = cfg->max_header_bytes,
+	    .request_timeout_s = cfg->request_timeout_s,
+	    .max_connections = 64,
 	};
 	struct admin *a;
 
@@ -113,7 +114,7 @@ admin_new(struct event_base *base, const struct config *cfg,
 	a->commit = commit;
 	admin_set_token(a, cfg->admin_token);
 	a->httpd = httpd_new(base, "admin", cfg->admin_listen, &limits,
-	    admin_handle, a, err, errlen);
+			     admin_handle, a, err, errlen);
 	if (a->httpd == NULL) {
 		free(a);
 		return NULL;

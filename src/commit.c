@@ -1,16 +1,17 @@
 /*
  * Group commit.
  *
- * Loop side: submitted items collect in `pending`.  A zero-priority event
- * (`flush`) activated on the first submit of a turn runs after the other
- * callbacks of that turn and hands the whole list to the thread when it is
- * idle.  When it is busy the list keeps growing and leaves as soon as the
- * thread reports back through the eventfd (`wake`).
+ * Loop side: submitted items collect in `pending`.  An event (`flush`)
+ * activated on the first submit of a loop turn runs after the other
+ * callbacks of that turn and appends the turn's items to the shared `todo`
+ * list.
  *
- * Thread side: takes a batch, appends it to the store in one transaction,
- * publishes the finished batch and writes to the eventfd.  When idle for
- * COMMIT_PROBE_S it probes the store so that /healthz notices a store that
- * went bad while no events arrived.
+ * Thread side: takes everything in `todo` as one batch, appends it to the
+ * store in one transaction, moves it to `finished` and writes to the
+ * eventfd (`wake`), then at once takes whatever collected in `todo` during
+ * that commit: the next transaction never waits for the loop to answer the
+ * previous one.  When idle for COMMIT_PROBE_S it probes the store so that
+ * /healthz notices a store that went bad while no events arrived.
  *
  * libevent is only touched on the loop thread; the two sides meet under
  * `mu` only to exchange whole lists.
@@ -42,14 +43,15 @@ struct commit {
 
 	/* loop thread only */
 	struct commit_item *pending, **pending_tail;
-	int busy; /* a batch is with the thread */
+	size_t inflight; /* submitted, done not yet called */
 	void (*drained_cb)(void *);
 	void *drained_arg;
 
 	/* shared, under mu */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct commit_item *todo, *finished;
+	struct commit_item *todo, **todo_tail;
+	struct commit_item *finished, **finished_tail;
 	int stop;
 	int commit_ok, probe_ok; /* a failed commit stays bad until one works */
 	char health_err[256];
@@ -73,6 +75,7 @@ commit_run_batch(struct commit *c, struct commit_item *batch)
 	struct store_event **evs = NULL;
 	struct commit_item *it;
 	char err[256] = "";
+	struct timespec t0, t1;
 	size_t n = 0, i = 0;
 	int rc = -1;
 
@@ -86,14 +89,19 @@ commit_run_batch(struct commit *c, struct commit_item *batch)
 	}
 	for (it = batch; it != NULL; it = it->next) {
 		SHA256((const unsigned char *)it->ev.body, it->ev.body_len,
-		    it->ev.hash);
+		       it->ev.hash);
 		evs[i++] = &it->ev;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = store_append(c->store, evs, n, err, sizeof(err));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	log_debug("msg=committed events=%zu ok=%d ms=%.3f", n, rc == 0,
+		  (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+		      (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 out:
 	if (rc == -1)
 		log_error("msg=\"commit failed\" events=%zu error=\"%s\"", n,
-		    err);
+			  err);
 	commit_set_health(c, &c->commit_ok, rc == 0, err);
 	pthread_mutex_lock(&c->mu);
 	c->stats.batches++;
@@ -116,7 +124,7 @@ static void *
 commit_thread(void *arg)
 {
 	struct commit *c = arg;
-	struct commit_item *batch;
+	struct commit_item *batch, **last;
 	uint64_t one = 1;
 	struct timespec ts;
 
@@ -135,17 +143,21 @@ commit_thread(void *arg)
 		if (c->todo == NULL)
 			break; /* stop, and nothing left */
 		batch = c->todo;
+		last = c->todo_tail;
 		c->todo = NULL;
+		c->todo_tail = &c->todo;
 		pthread_mutex_unlock(&c->mu);
 
 		commit_run_batch(c, batch);
 
 		pthread_mutex_lock(&c->mu);
-		c->finished = batch;
-		/* an eventfd counter cannot overflow with one write per batch */
+		*c->finished_tail = batch;
+		c->finished_tail = last;
+		/* an eventfd counter cannot overflow with one write per batch
+		 */
 		if (write(c->efd, &one, sizeof(one)) < 0)
 			log_error("msg=\"commit wakeup failed\" error=\"%s\"",
-			    strerror(errno));
+				  strerror(errno));
 	}
 	pthread_mutex_unlock(&c->mu);
 	return NULL;
@@ -156,7 +168,7 @@ commit_check_drained(struct commit *c)
 {
 	void (*cb)(void *) = c->drained_cb;
 
-	if (cb == NULL || c->busy || c->pending != NULL)
+	if (cb == NULL || c->inflight > 0)
 		return;
 	c->drained_cb = NULL;
 	cb(c->drained_arg);
@@ -165,15 +177,15 @@ commit_check_drained(struct commit *c)
 static void
 commit_handoff(struct commit *c)
 {
-	if (c->busy || c->pending == NULL)
+	if (c->pending == NULL)
 		return;
 	pthread_mutex_lock(&c->mu);
-	c->todo = c->pending;
+	*c->todo_tail = c->pending;
+	c->todo_tail = c->pending_tail;
 	pthread_cond_signal(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 	c->pending = NULL;
 	c->pending_tail = &c->pending;
-	c->busy = 1;
 }
 
 static void
@@ -194,18 +206,15 @@ commit_wake_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		log_error("msg=\"commit wakeup read failed\" error=\"%s\"",
-		    strerror(errno));
+			  strerror(errno));
 	pthread_mutex_lock(&c->mu);
 	it = c->finished;
 	c->finished = NULL;
+	c->finished_tail = &c->finished;
 	pthread_mutex_unlock(&c->mu);
-	if (it == NULL)
-		return;
-	c->busy = 0;
-	/* Start the next transaction before answering this one's senders. */
-	commit_handoff(c);
 	for (; it != NULL; it = next) {
 		next = it->next;
+		c->inflight--;
 		it->done(it, it->arg);
 	}
 	commit_check_drained(c);
@@ -217,8 +226,9 @@ commit_submit(struct commit *c, struct commit_item *item)
 	item->next = NULL;
 	*c->pending_tail = item;
 	c->pending_tail = &item->next;
-	if (!event_pending(c->flush, EV_TIMEOUT, NULL))
-		event_active(c->flush, EV_TIMEOUT, 1);
+	c->inflight++;
+	/* activating an active event again is a no-op */
+	event_active(c->flush, EV_TIMEOUT, 1);
 }
 
 void
@@ -251,8 +261,7 @@ commit_get_stats(struct commit *c, struct commit_stats *out)
 }
 
 struct commit *
-commit_new(struct event_base *base, struct store *st, char *err,
-    size_t errlen)
+commit_new(struct event_base *base, struct store *st, char *err, size_t errlen)
 {
 	struct commit *c;
 
@@ -264,6 +273,8 @@ commit_new(struct event_base *base, struct store *st, char *err,
 	c->store = st;
 	c->commit_ok = c->probe_ok = 1;
 	c->pending_tail = &c->pending;
+	c->todo_tail = &c->todo;
+	c->finished_tail = &c->finished;
 	c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
@@ -272,8 +283,8 @@ commit_new(struct event_base *base, struct store *st, char *err,
 		goto fail;
 	}
 	c->flush = event_new(base, -1, 0, commit_flush_cb, c);
-	c->wake = event_new(base, c->efd, EV_READ | EV_PERSIST,
-	    commit_wake_cb, c);
+	c->wake =
+	    event_new(base, c->efd, EV_READ | EV_PERSIST, commit_wake_cb, c);
 	if (c->flush == NULL || c->wake == NULL || event_add(c->wake, NULL)) {
 		snprintf(err, errlen, "cannot set up the commit events");
 		goto fail;

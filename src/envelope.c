@@ -13,6 +13,9 @@
 
 #include "psabridge/envelope.h"
 
+#define ENVELOPE_STR_(x) #x
+#define ENVELOPE_STR(x)	 ENVELOPE_STR_(x)
+
 int
 envelope_check_utf8(const char *s, size_t len, size_t *where)
 {
@@ -61,9 +64,13 @@ bad:
 	return -1;
 }
 
-/* Deepest nesting of [ and { outside strings; stops counting past limit. */
-static int
-envelope_depth_ok(const char *s, size_t len, int limit)
+/*
+ * Checks what cJSON cannot: nesting of [ and { outside strings up to limit,
+ * and no \u0000 escape (cJSON ends its C strings there, so "A\u0000B"
+ * would silently become "A").  Returns NULL or what is wrong.
+ */
+static const char *
+envelope_scan(const char *s, size_t len, int limit)
 {
 	int depth = 0, in_string = 0;
 	size_t i;
@@ -72,20 +79,25 @@ envelope_depth_ok(const char *s, size_t len, int limit)
 		char c = s[i];
 
 		if (in_string) {
-			if (c == '\\')
+			if (c == '\\') {
+				if (len - i >= 6 &&
+				    strncmp(s + i + 1, "u0000", 5) == 0)
+					return "\\u0000 (NUL) is not accepted";
 				i++;
-			else if (c == '"')
+			} else if (c == '"') {
 				in_string = 0;
+			}
 		} else if (c == '"') {
 			in_string = 1;
 		} else if (c == '{' || c == '[') {
 			if (++depth > limit)
-				return 0;
+				return "JSON nested deeper than " ENVELOPE_STR(
+				    ENVELOPE_MAX_DEPTH) " levels";
 		} else if (c == '}' || c == ']') {
 			depth--;
 		}
 	}
-	return 1;
+	return NULL;
 }
 
 /* The named member, or NULL; *count says how often it occurs. */
@@ -108,7 +120,7 @@ envelope_member(const cJSON *obj, const char *name, int *count)
 
 static int
 envelope_fields(const cJSON *root, struct envelope *env, char *err,
-    size_t errlen)
+		size_t errlen)
 {
 	const cJSON *event, *time, *payload;
 	int nevent, ntime, npayload;
@@ -119,7 +131,9 @@ envelope_fields(const cJSON *root, struct envelope *env, char *err,
 	payload = envelope_member(root, "payload", &npayload);
 	if (nevent > 1 || ntime > 1 || npayload > 1) {
 		snprintf(err, errlen, "envelope member given twice: %s",
-		    nevent > 1 ? "event" : ntime > 1 ? "time" : "payload");
+			 nevent > 1  ? "event"
+			 : ntime > 1 ? "time"
+				     : "payload");
 		return -1;
 	}
 	if (!cJSON_IsString(event) || event->valuestring[0] == '\0') {
@@ -128,12 +142,14 @@ envelope_fields(const cJSON *root, struct envelope *env, char *err,
 	}
 	if (strlen(event->valuestring) > ENVELOPE_EVENT_MAX) {
 		snprintf(err, errlen, "\"event\" is longer than %d bytes",
-		    ENVELOPE_EVENT_MAX);
+			 ENVELOPE_EVENT_MAX);
 		return -1;
 	}
 	t = cJSON_IsNumber(time) ? time->valuedouble : NAN;
-	if (!isfinite(t) || t != floor(t) || fabs(t) > 9007199254740992.0) {
-		snprintf(err, errlen, "\"time\" must be an integer (Unix seconds)");
+	/* past 2^53 a double no longer holds every integer exactly */
+	if (!isfinite(t) || t != floor(t) || fabs(t) >= 9007199254740992.0) {
+		snprintf(err, errlen,
+			 "\"time\" must be an integer (Unix seconds)");
 		return -1;
 	}
 	if (!cJSON_IsObject(payload)) {
@@ -147,9 +163,10 @@ envelope_fields(const cJSON *root, struct envelope *env, char *err,
 
 int
 envelope_parse(const char *body, size_t len, struct envelope *env, char *err,
-    size_t errlen)
+	       size_t errlen)
 {
 	cJSON *root = NULL;
+	const char *why;
 	char *copy = NULL;
 	size_t where;
 	int ret = -1;
@@ -160,12 +177,11 @@ envelope_parse(const char *body, size_t len, struct envelope *env, char *err,
 	}
 	if (envelope_check_utf8(body, len, &where) == -1) {
 		snprintf(err, errlen, "invalid UTF-8 or NUL byte at offset %zu",
-		    where);
+			 where);
 		goto out;
 	}
-	if (!envelope_depth_ok(body, len, ENVELOPE_MAX_DEPTH)) {
-		snprintf(err, errlen, "JSON nested deeper than %d levels",
-		    ENVELOPE_MAX_DEPTH);
+	if ((why = envelope_scan(body, len, ENVELOPE_MAX_DEPTH)) != NULL) {
+		snprintf(err, errlen, "%s", why);
 		goto out;
 	}
 	if ((copy = malloc(len + 1)) == NULL) {

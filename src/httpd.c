@@ -27,7 +27,7 @@
 struct httpd_conn {
 	struct bufferevent *bev;
 	long long since_ms; /* accepted, or last answered */
-	int busy;           /* a request is being answered */
+	int busy;	    /* a request is being answered */
 	TAILQ_ENTRY(httpd_conn) entry;
 };
 
@@ -73,7 +73,7 @@ httpd_bev_cb(struct event_base *base, void *arg)
 	if ((conn = calloc(1, sizeof(*conn))) == NULL) {
 		log_warn("msg=\"connection not counted\" listener=%s "
 			 "error=\"out of memory\"",
-		    h->name);
+			 h->name);
 		return bev;
 	}
 	bufferevent_incref(bev);
@@ -86,7 +86,7 @@ httpd_bev_cb(struct event_base *base, void *arg)
 		h->paused = 1;
 		log_warn("msg=\"connection limit reached, not accepting\" "
 			 "listener=%s connections=%d",
-		    h->name, h->nconns);
+			 h->name, h->nconns);
 	}
 	return bev;
 }
@@ -130,7 +130,7 @@ httpd_sweep_cb(evutil_socket_t fd, short what, void *arg)
 		evconnlistener_enable(httpd_listener(h));
 		h->paused = 0;
 		log_info("msg=\"accepting again\" listener=%s connections=%d",
-		    h->name, h->nconns);
+			 h->name, h->nconns);
 	}
 }
 
@@ -165,24 +165,36 @@ static const char *
 httpd_reason(int code)
 {
 	switch (code) {
-	case 200: return "OK";
-	case 202: return "Accepted";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 413: return "Payload Too Large";
-	case 415: return "Unsupported Media Type";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	default: return "Unknown";
+	case 200:
+		return "OK";
+	case 202:
+		return "Accepted";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 413:
+		return "Payload Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Unknown";
 	}
 }
 
 void
 httpd_reply_json(struct httpd *h, struct evhttp_request *req, int code,
-    const char *body)
+		 const char *body)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
 	struct httpd_conn *conn = httpd_conn_of(h, req);
@@ -225,13 +237,13 @@ httpd_json_escape(char *out, size_t size, const char *s)
 
 void
 httpd_reply_error(struct httpd *h, struct evhttp_request *req, int code,
-    const char *error, const char *detail)
+		  const char *error, const char *detail)
 {
 	char esc[512], body[640];
 
 	httpd_json_escape(esc, sizeof(esc), detail);
 	snprintf(body, sizeof(body), "{\"error\":\"%s\",\"detail\":\"%s\"}",
-	    error, esc);
+		 error, esc);
 	httpd_reply_json(h, req, code, body);
 }
 
@@ -258,9 +270,9 @@ httpd_apply_limits(struct httpd *h)
 	 * that almost every oversized request gets our JSON 413 or 431.
 	 */
 	evhttp_set_max_body_size(h->http,
-	    (ev_ssize_t)h->limits.max_body_bytes * 2);
+				 (ev_ssize_t)h->limits.max_body_bytes * 2);
 	evhttp_set_max_headers_size(h->http,
-	    (ev_ssize_t)h->limits.max_header_bytes * 4);
+				    (ev_ssize_t)h->limits.max_header_bytes * 4);
 	evhttp_set_timeout(h->http, h->limits.request_timeout_s);
 }
 
@@ -283,30 +295,31 @@ httpd_bind(struct httpd *h, const char *address, char *err, size_t errlen)
 		snprintf(err, errlen, "bad address \"%s\"", address);
 		goto out;
 	}
-	h->bound = evhttp_bind_socket_with_handle(h->http, want,
-	    (ev_uint16_t)port);
+	h->bound =
+	    evhttp_bind_socket_with_handle(h->http, want, (ev_uint16_t)port);
 	if (h->bound == NULL) {
-		snprintf(err, errlen, "cannot listen on %s (in use, or not "
-				      "an address of this machine?)",
-		    address);
+		snprintf(err, errlen,
+			 "cannot listen on %s (in use, or not "
+			 "an address of this machine?)",
+			 address);
 		goto out;
 	}
 	if (getsockname(evhttp_bound_socket_get_fd(h->bound),
-		(struct sockaddr *)&ss, &sslen) == 0) {
+			(struct sockaddr *)&ss, &sslen) == 0) {
 		if (ss.ss_family == AF_INET6) {
 			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
 
 			inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
 			port = ntohs(s6->sin6_port);
 			log_info("msg=listening listener=%s address=[%s]:%d",
-			    h->name, host, port);
+				 h->name, host, port);
 		} else {
 			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 
 			inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
 			port = ntohs(s4->sin_port);
 			log_info("msg=listening listener=%s address=%s:%d",
-			    h->name, host, port);
+				 h->name, host, port);
 		}
 	}
 	ret = 0;
@@ -317,10 +330,10 @@ out:
 
 struct httpd *
 httpd_new(struct event_base *base, const char *name, const char *address,
-    const struct httpd_limits *limits, httpd_handler handler, void *arg,
-    char *err, size_t errlen)
+	  const struct httpd_limits *limits, httpd_handler handler, void *arg,
+	  char *err, size_t errlen)
 {
-	struct timeval tv = { 0, HTTPD_SWEEP_MS * 1000 };
+	struct timeval tv = {0, HTTPD_SWEEP_MS * 1000};
 	struct httpd *h;
 
 	if ((h = calloc(1, sizeof(*h))) == NULL) {
@@ -339,10 +352,10 @@ httpd_new(struct event_base *base, const char *name, const char *address,
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	evhttp_set_allowed_methods(h->http,
-	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-		EVHTTP_REQ_PATCH);
+	evhttp_set_allowed_methods(
+	    h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+			 EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+			 EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 	evhttp_set_bevcb(h->http, httpd_bev_cb, h);
 	evhttp_set_gencb(h->http, handler, arg);
 	httpd_apply_limits(h);

@@ -83,7 +83,7 @@ ingest_sources_from(const struct config *cfg, struct ingest_source **out)
 		s[i].path = strdup(cs->path);
 		s[i].dedup_window_ms = (long long)cs->dedup_window_s * 1000;
 		SHA256((const unsigned char *)cs->token, strlen(cs->token),
-		    s[i].token_hash);
+		       s[i].token_hash);
 		if (s[i].name == NULL || s[i].path == NULL) {
 			ingest_sources_free(s, cfg->nsources);
 			return -1;
@@ -113,8 +113,8 @@ ingest_now_ms(void)
 
 static void
 ingest_reject(struct ingest *in, struct evhttp_request *req,
-    const struct ingest_source *src, int code, const char *error,
-    const char *detail)
+	      const struct ingest_source *src, int code, const char *error,
+	      const char *detail)
 {
 	char peer[64] = "-";
 	const char *addr = NULL;
@@ -129,8 +129,8 @@ ingest_reject(struct ingest *in, struct evhttp_request *req,
 	char q[256];
 
 	log_info("msg=rejected source=%s status=%d error=%s peer=%s detail=%s",
-	    src ? src->name : "-", code, error, peer,
-	    log_quote(q, sizeof(q), detail, strlen(detail), 200));
+		 src ? src->name : "-", code, error, peer,
+		 log_quote(q, sizeof(q), detail, strlen(detail), 200));
 	httpd_reply_error(in->httpd, req, code, error, detail);
 }
 
@@ -140,8 +140,8 @@ ingest_token(struct evhttp_request *req)
 {
 	const char *auth = evhttp_find_header(
 	    evhttp_request_get_input_headers(req), "Authorization");
-	const char *query = evhttp_uri_get_query(
-	    evhttp_request_get_evhttp_uri(req));
+	const char *query =
+	    evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
 	struct evkeyvalq params;
 	const char *t;
 	char *token = NULL;
@@ -189,8 +189,8 @@ ingest_is_json(struct evhttp_request *req)
 static const struct ingest_source *
 ingest_find_source(struct ingest *in, struct evhttp_request *req)
 {
-	const char *path = evhttp_uri_get_path(
-	    evhttp_request_get_evhttp_uri(req));
+	const char *path =
+	    evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 	size_t i;
 
 	for (i = 0; path != NULL && i < in->nsources; i++) {
@@ -205,27 +205,31 @@ ingest_done(struct commit_item *item, void *arg)
 {
 	struct ingest_req *ir = arg;
 	struct ingest *in = ir->in;
-	char body[128];
+	char body[128], type[ENVELOPE_EVENT_MAX * 4 + 8];
 
 	(void)item;
+	log_quote(type, sizeof(type), ir->event_type, strlen(ir->event_type),
+		  ENVELOPE_EVENT_MAX);
 	switch (ir->item.ev.outcome) {
 	case STORE_STORED:
 		log_info("msg=stored event=%s source=%s type=%s",
-		    ir->item.ev.id, ir->source, ir->event_type);
+			 ir->item.ev.id, ir->source, type);
 		snprintf(body, sizeof(body),
-		    "{\"id\":\"%s\",\"status\":\"queued\"}", ir->item.ev.id);
+			 "{\"id\":\"%s\",\"status\":\"queued\"}",
+			 ir->item.ev.id);
 		httpd_reply_json(in->httpd, ir->req, 202, body);
 		break;
 	case STORE_DUPLICATE:
 		log_info("msg=duplicate event=%s source=%s type=%s",
-		    ir->item.ev.id, ir->source, ir->event_type);
+			 ir->item.ev.id, ir->source, type);
 		snprintf(body, sizeof(body),
-		    "{\"id\":\"%s\",\"status\":\"duplicate\"}",
-		    ir->item.ev.id);
+			 "{\"id\":\"%s\",\"status\":\"duplicate\"}",
+			 ir->item.ev.id);
 		httpd_reply_json(in->httpd, ir->req, 200, body);
 		break;
 	default:
-		httpd_reply_error(in->httpd, ir->req, 503, "unavailable",
+		httpd_reply_error(
+		    in->httpd, ir->req, 503, "unavailable",
 		    "the event could not be stored; send it again later");
 		break;
 	}
@@ -235,13 +239,14 @@ ingest_done(struct commit_item *item, void *arg)
 /* Hands a validated event to the commit thread. */
 static void
 ingest_submit(struct ingest *in, struct evhttp_request *req,
-    const struct ingest_source *src, const struct envelope *env,
-    const char *body, size_t len)
+	      const struct ingest_source *src, const struct envelope *env,
+	      const char *body, size_t len)
 {
 	struct ingest_req *ir;
 
 	if ((ir = calloc(1, sizeof(*ir))) == NULL) {
-		ingest_reject(in, req, src, 503, "unavailable", "out of memory");
+		ingest_reject(in, req, src, 503, "unavailable",
+			      "out of memory");
 		return;
 	}
 	ir->in = in;
@@ -264,7 +269,8 @@ ingest_submit(struct ingest *in, struct evhttp_request *req,
 /* Returns the HTTP status to refuse the request with, or 0 to accept it. */
 static int
 ingest_check(struct ingest *in, struct evhttp_request *req,
-    const struct ingest_source *src, const char **error, const char **detail)
+	     const struct ingest_source *src, const char **error,
+	     const char **detail)
 {
 	struct evbuffer *buf = evhttp_request_get_input_buffer(req);
 
@@ -277,7 +283,7 @@ ingest_check(struct ingest *in, struct evhttp_request *req,
 	}
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Allow", "POST");
+				  "Allow", "POST");
 		*error = "method_not_allowed";
 		*detail = "callbacks must be sent with POST";
 		return 405;
@@ -336,7 +342,7 @@ ingest_handle(struct evhttp_request *req, void *arg)
 
 struct ingest *
 ingest_new(struct event_base *base, const struct config *cfg,
-    struct commit *commit, char *err, size_t errlen)
+	   struct commit *commit, char *err, size_t errlen)
 {
 	struct ingest *in;
 
@@ -350,7 +356,7 @@ ingest_new(struct event_base *base, const struct config *cfg,
 	in->commit = commit;
 	ingest_limits_from(cfg, &in->limits);
 	in->httpd = httpd_new(base, "ingest", cfg->listen, &in->limits,
-	    ingest_handle, in, err, errlen);
+			      ingest_handle, in, err, errlen);
 	if (in->httpd == NULL) {
 		ingest_free(in);
 		return NULL;

@@ -16,10 +16,10 @@
 static enum log_level log_level = LOG_LEVEL_INFO;
 
 static const char *const log_level_names[] = {
-	[LOG_LEVEL_ERROR] = "error",
-	[LOG_LEVEL_WARN] = "warn",
-	[LOG_LEVEL_INFO] = "info",
-	[LOG_LEVEL_DEBUG] = "debug",
+    [LOG_LEVEL_ERROR] = "error",
+    [LOG_LEVEL_WARN] = "warn",
+    [LOG_LEVEL_INFO] = "info",
+    [LOG_LEVEL_DEBUG] = "debug",
 };
 
 void
@@ -49,7 +49,7 @@ log_vwrite(enum log_level level, const char *fmt, va_list ap)
 	gmtime_r(&ts.tv_sec, &tm);
 	n = strftime(line, sizeof(line), "ts=%Y-%m-%dT%H:%M:%S", &tm);
 	r = snprintf(line + n, sizeof(line) - n, ".%03ldZ level=%s ",
-	    ts.tv_nsec / 1000000, log_level_names[level]);
+		     ts.tv_nsec / 1000000, log_level_names[level]);
 	if (r > 0)
 		n += (size_t)r;
 	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
@@ -64,13 +64,13 @@ log_vwrite(enum log_level level, const char *fmt, va_list ap)
 		return;
 }
 
-#define LOG_DEFINE(name, level)                                               \
-	void name(const char *fmt, ...)                                       \
-	{                                                                     \
-		va_list ap;                                                   \
-		va_start(ap, fmt);                                            \
-		log_vwrite(level, fmt, ap);                                   \
-		va_end(ap);                                                   \
+#define LOG_DEFINE(name, level)                                                \
+	void name(const char *fmt, ...)                                        \
+	{                                                                      \
+		va_list ap;                                                    \
+		va_start(ap, fmt);                                             \
+		log_vwrite(level, fmt, ap);                                    \
+		va_end(ap);                                                    \
 	}
 
 LOG_DEFINE(log_error, LOG_LEVEL_ERROR)

@@ -60,21 +60,21 @@ main_version(void)
 {
 	printf("psabridge %s\n", PSABRIDGE_VERSION);
 	printf("libevent %s, cJSON %s, libconfig %d.%d.%d, SQLite %s, %s\n",
-	    event_get_version(), cJSON_Version(), LIBCONFIG_VER_MAJOR,
-	    LIBCONFIG_VER_MINOR, LIBCONFIG_VER_REVISION, sqlite3_libversion(),
-	    OpenSSL_version(OPENSSL_VERSION));
+	       event_get_version(), cJSON_Version(), LIBCONFIG_VER_MAJOR,
+	       LIBCONFIG_VER_MINOR, LIBCONFIG_VER_REVISION,
+	       sqlite3_libversion(), OpenSSL_version(OPENSSL_VERSION));
 }
 
 /* Parses -c FILE [-v] [-h]; returns 0, 1 when help was printed, -1 bad. */
 static int
 main_options(int argc, char **argv, const char *usage, int allow_verbose,
-    const char **config, int *verbose)
+	     const char **config, int *verbose)
 {
 	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"config", required_argument, NULL, 'c'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 
@@ -101,7 +101,7 @@ main_options(int argc, char **argv, const char *usage, int allow_verbose,
 			fprintf(stderr, "psabridge: -c FILE is required\n");
 		else
 			fprintf(stderr, "psabridge: unexpected argument %s\n",
-			    argv[optind]);
+				argv[optind]);
 		goto bad;
 	}
 	return 0;

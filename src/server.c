@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <event2/event.h>
 
@@ -87,7 +88,7 @@ server_reload(struct server *s)
 		server_log_diag(&d, 1);
 		log_error("msg=\"reload rejected, the running configuration "
 			  "stays\" errors=%zu",
-		    d.nerrors);
+			  d.nerrors);
 		goto out;
 	}
 	server_log_diag(&d, 0);
@@ -127,8 +128,8 @@ server_start(struct server *s)
 {
 	char err[512];
 
-	if (store_open(NULL, s->cfg->state_dir, &s->store, err,
-		sizeof(err)) == -1) {
+	if (store_open(NULL, s->cfg->state_dir, &s->store, err, sizeof(err)) ==
+	    -1) {
 		log_error("msg=\"cannot open the store\" error=\"%s\"", err);
 		return -1;
 	}
@@ -139,10 +140,10 @@ server_start(struct server *s)
 	if ((s->commit = commit_new(s->base, s->store, err, sizeof(err))) ==
 		NULL ||
 	    (s->ingest = ingest_new(s->base, s->cfg, s->commit, err,
-		 sizeof(err))) == NULL ||
+				    sizeof(err))) == NULL ||
 	    (s->cfg->admin_listen != NULL &&
-		(s->admin = admin_new(s->base, s->cfg, s->commit, err,
-		     sizeof(err))) == NULL)) {
+	     (s->admin = admin_new(s->base, s->cfg, s->commit, err,
+				   sizeof(err))) == NULL)) {
 		log_error("msg=\"cannot start\" error=\"%s\"", err);
 		return -1;
 	}
@@ -189,16 +190,17 @@ server_run(const char *config_path)
 	if (config_load(config_path, &s.cfg, &d) == -1) {
 		diag_print(&d, stderr);
 		fprintf(stderr, "%s: %zu error(s), not starting\n", config_path,
-		    d.nerrors);
+			d.nerrors);
 		goto out;
 	}
 	server_log_diag(&d, 0);
 	signal(SIGPIPE, SIG_IGN);
+	umask(077); /* the store holds raw callbacks: private to the daemon */
 	if (server_start(&s) == -1)
 		goto out;
 	log_info("msg=ready version=%s config=%s state_dir=%s sources=%zu",
-	    PSABRIDGE_VERSION, config_path, s.cfg->state_dir,
-	    s.cfg->nsources);
+		 PSABRIDGE_VERSION, config_path, s.cfg->state_dir,
+		 s.cfg->nsources);
 	if (event_base_dispatch(s.base) == -1) {
 		log_error("msg=\"event loop failed\"");
 		goto out;

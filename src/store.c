@@ -11,12 +11,12 @@
 extern const struct store_ops store_sqlite_ops;
 
 static const struct store_ops *const store_backends[] = {
-	&store_sqlite_ops,
+    &store_sqlite_ops,
 };
 
 int
 store_open(const char *backend, const char *state_dir, struct store **out,
-    char *err, size_t errlen)
+	   char *err, size_t errlen)
 {
 	size_t i;
 
@@ -26,7 +26,7 @@ store_open(const char *backend, const char *state_dir, struct store **out,
 	     i++) {
 		if (strcmp(store_backends[i]->name, backend) == 0)
 			return store_backends[i]->open(out, state_dir, err,
-			    errlen);
+						       errlen);
 	}
 	snprintf(err, errlen, "unknown store backend \"%s\"", backend);
 	return -1;
@@ -34,7 +34,7 @@ store_open(const char *backend, const char *state_dir, struct store **out,
 
 int
 store_append(struct store *st, struct store_event **evs, size_t n, char *err,
-    size_t errlen)
+	     size_t errlen)
 {
 	return st->ops->append(st, evs, n, err, errlen);
 }

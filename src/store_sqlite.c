@@ -10,41 +10,46 @@
  * Never edit a released entry; append a new one.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "psabridge/store.h"
 
 #define STORE_SQLITE_FILE "psabridge.db"
+#define STORE_SQLITE_LOCK "psabridge.lock"
 
 extern const struct store_ops store_sqlite_ops;
 
 static const char *const store_sqlite_migrations[] = {
-	/* 0 -> 1: events */
-	"CREATE TABLE events ("
-	"  seq INTEGER PRIMARY KEY,"
-	"  id TEXT NOT NULL UNIQUE,"
-	"  source TEXT NOT NULL,"
-	"  event_type TEXT NOT NULL,"
-	"  vendor_time INTEGER NOT NULL,"
-	"  received_at INTEGER NOT NULL,"
-	"  body TEXT NOT NULL,"
-	"  body_hash BLOB NOT NULL,"
-	"  state TEXT NOT NULL DEFAULT 'received');"
-	"CREATE INDEX events_dedup ON events (source, body_hash, received_at);",
+    /* 0 -> 1: events */
+    "CREATE TABLE events ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  source TEXT NOT NULL,"
+    "  event_type TEXT NOT NULL,"
+    "  vendor_time INTEGER NOT NULL,"
+    "  received_at INTEGER NOT NULL,"
+    "  body TEXT NOT NULL,"
+    "  body_hash BLOB NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'received');"
+    "CREATE INDEX events_dedup ON events (source, body_hash, received_at);",
 };
 
-#define STORE_SQLITE_VERSION                                                  \
-	(int)(sizeof(store_sqlite_migrations) /                               \
-	    sizeof(store_sqlite_migrations[0]))
+#define STORE_SQLITE_VERSION                                                   \
+	(int)(sizeof(store_sqlite_migrations) /                                \
+	      sizeof(store_sqlite_migrations[0]))
 
 struct store_sqlite {
 	struct store base; /* first: a struct store * points here */
+	int lock_fd;	   /* flock()ed: one psabridge per state_dir */
 	sqlite3 *db;
 	sqlite3_stmt *begin, *commit, *rollback, *find_dup, *insert;
 };
@@ -53,8 +58,8 @@ static void
 store_sqlite_error(sqlite3 *db, const char *what, char *err, size_t errlen)
 {
 	snprintf(err, errlen, "%s: %s (sqlite error %d)", what,
-	    db ? sqlite3_errmsg(db) : "out of memory",
-	    db ? sqlite3_extended_errcode(db) : SQLITE_NOMEM);
+		 db ? sqlite3_errmsg(db) : "out of memory",
+		 db ? sqlite3_extended_errcode(db) : SQLITE_NOMEM);
 }
 
 static int
@@ -91,14 +96,14 @@ store_sqlite_migrate(sqlite3 *db, char *err, size_t errlen)
 
 	if (store_sqlite_user_version(db, &v) == -1) {
 		store_sqlite_error(db, "reading the schema version", err,
-		    errlen);
+				   errlen);
 		return -1;
 	}
 	if (v > STORE_SQLITE_VERSION) {
 		snprintf(err, errlen,
-		    "the store has schema version %d, newer than this "
-		    "psabridge knows (%d): run the newer psabridge",
-		    v, STORE_SQLITE_VERSION);
+			 "the store has schema version %d, newer than this "
+			 "psabridge knows (%d): run the newer psabridge",
+			 v, STORE_SQLITE_VERSION);
 		return -1;
 	}
 	for (; v < STORE_SQLITE_VERSION; v++) {
@@ -106,7 +111,7 @@ store_sqlite_migrate(sqlite3 *db, char *err, size_t errlen)
 		if (store_sqlite_exec(db, "BEGIN IMMEDIATE", err, errlen) ==
 			-1 ||
 		    store_sqlite_exec(db, store_sqlite_migrations[v], err,
-			errlen) == -1 ||
+				      errlen) == -1 ||
 		    store_sqlite_exec(db, sql, err, errlen) == -1 ||
 		    store_sqlite_exec(db, "COMMIT", err, errlen) == -1) {
 			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -123,15 +128,15 @@ store_sqlite_prepare(struct store_sqlite *s, char *err, size_t errlen)
 		size_t offset;
 		const char *sql;
 	} stmts[] = {
-		{ offsetof(struct store_sqlite, begin), "BEGIN IMMEDIATE" },
-		{ offsetof(struct store_sqlite, commit), "COMMIT" },
-		{ offsetof(struct store_sqlite, rollback), "ROLLBACK" },
-		{ offsetof(struct store_sqlite, find_dup),
-		    "SELECT id FROM events WHERE source = ?1 AND body_hash = ?2"
-		    " AND received_at >= ?3 ORDER BY received_at LIMIT 1" },
-		{ offsetof(struct store_sqlite, insert),
-		    "INSERT INTO events (id, source, event_type, vendor_time,"
-		    " received_at, body, body_hash) VALUES (?,?,?,?,?,?,?)" },
+	    {offsetof(struct store_sqlite, begin), "BEGIN IMMEDIATE"},
+	    {offsetof(struct store_sqlite, commit), "COMMIT"},
+	    {offsetof(struct store_sqlite, rollback), "ROLLBACK"},
+	    {offsetof(struct store_sqlite, find_dup),
+	     "SELECT id FROM events WHERE source = ?1 AND body_hash = ?2"
+	     " AND received_at >= ?3 ORDER BY received_at LIMIT 1"},
+	    {offsetof(struct store_sqlite, insert),
+	     "INSERT INTO events (id, source, event_type, vendor_time,"
+	     " received_at, body, body_hash) VALUES (?,?,?,?,?,?,?)"},
 	};
 	size_t i;
 
@@ -140,9 +145,10 @@ store_sqlite_prepare(struct store_sqlite *s, char *err, size_t errlen)
 		    (sqlite3_stmt **)((char *)s + stmts[i].offset);
 
 		if (sqlite3_prepare_v3(s->db, stmts[i].sql, -1,
-			SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK) {
+				       SQLITE_PREPARE_PERSISTENT, slot,
+				       NULL) != SQLITE_OK) {
 			store_sqlite_error(s->db, "preparing a statement", err,
-			    errlen);
+					   errlen);
 			return -1;
 		}
 	}
@@ -162,12 +168,39 @@ store_sqlite_close(struct store *st)
 	sqlite3_finalize(s->find_dup);
 	sqlite3_finalize(s->insert);
 	sqlite3_close(s->db);
+	if (s->lock_fd != -1)
+		close(s->lock_fd);
 	free(s);
+}
+
+/*
+ * Two daemons on one store would each deliver every job: refuse to start
+ * the second.  The lock goes away with the process, even after kill -9.
+ */
+static int
+store_sqlite_lock(struct store_sqlite *s, const char *state_dir, char *err,
+		  size_t errlen)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s", state_dir, STORE_SQLITE_LOCK);
+	s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (s->lock_fd == -1) {
+		snprintf(err, errlen, "opening %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == -1) {
+		snprintf(err, errlen,
+			 "%s is in use by another psabridge (%s is locked)",
+			 state_dir, path);
+		return -1;
+	}
+	return 0;
 }
 
 static int
 store_sqlite_open(struct store **out, const char *state_dir, char *err,
-    size_t errlen)
+		  size_t errlen)
 {
 	struct store_sqlite *s = NULL;
 	char *path = NULL;
@@ -176,29 +209,35 @@ store_sqlite_open(struct store **out, const char *state_dir, char *err,
 	*out = NULL;
 	if (mkdir(state_dir, 0700) == -1 && errno != EEXIST) {
 		snprintf(err, errlen, "creating the state directory %s: %s",
-		    state_dir, strerror(errno));
+			 state_dir, strerror(errno));
 		goto out;
 	}
-	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (path = sqlite3_mprintf("%s/%s", state_dir, STORE_SQLITE_FILE)) ==
-		NULL) {
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
 	s->base.ops = &store_sqlite_ops;
+	s->lock_fd = -1;
+	if ((path = sqlite3_mprintf("%s/%s", state_dir, STORE_SQLITE_FILE)) ==
+	    NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (store_sqlite_lock(s, state_dir, err, errlen) == -1)
+		goto out;
 	if (sqlite3_open_v2(path, &s->db,
-		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-		    SQLITE_OPEN_NOMUTEX,
-		NULL) != SQLITE_OK) {
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "opening %s: %s", path,
-		    s->db ? sqlite3_errmsg(s->db) : "out of memory");
+			 s->db ? sqlite3_errmsg(s->db) : "out of memory");
 		goto out;
 	}
 	sqlite3_busy_timeout(s->db, 2000);
 	if (store_sqlite_exec(s->db, "PRAGMA journal_mode = WAL", err,
-		errlen) == -1 ||
+			      errlen) == -1 ||
 	    store_sqlite_exec(s->db, "PRAGMA synchronous = FULL", err,
-		errlen) == -1 ||
+			      errlen) == -1 ||
 	    store_sqlite_migrate(s->db, err, errlen) == -1 ||
 	    store_sqlite_prepare(s, err, errlen) == -1)
 		goto out;
@@ -286,7 +325,7 @@ store_sqlite_append_one(struct store_sqlite *s, struct store_event *ev)
 
 static int
 store_sqlite_append(struct store *st, struct store_event **evs, size_t n,
-    char *err, size_t errlen)
+		    char *err, size_t errlen)
 {
 	struct store_sqlite *s = (struct store_sqlite *)st;
 	size_t i;
@@ -298,7 +337,7 @@ store_sqlite_append(struct store *st, struct store_event **evs, size_t n,
 	for (i = 0; i < n; i++) {
 		if (store_sqlite_append_one(s, evs[i]) == -1) {
 			store_sqlite_error(s->db, "storing an event", err,
-			    errlen);
+					   errlen);
 			goto rollback;
 		}
 	}
@@ -331,9 +370,9 @@ store_sqlite_ping(struct store *st, char *err, size_t errlen)
 }
 
 const struct store_ops store_sqlite_ops = {
-	.name = "sqlite",
-	.open = store_sqlite_open,
-	.append = store_sqlite_append,
-	.ping = store_sqlite_ping,
-	.close = store_sqlite_close,
+    .name = "sqlite",
+    .open = store_sqlite_open,
+    .append = store_sqlite_append,
+    .ping = store_sqlite_ping,
+    .close = store_sqlite_close,
 };

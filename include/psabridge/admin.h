@@ -15,7 +15,7 @@ struct admin;
 
 /* NULL with a message in err on failure; commit is borrowed. */
 struct admin *admin_new(struct event_base *base, const struct config *cfg,
-    struct commit *commit, char *err, size_t errlen);
+			struct commit *commit, char *err, size_t errlen);
 
 /* Takes the token and limits of a newly loaded cfg.  0 or -1. */
 int admin_reload(struct admin *a, const struct config *cfg);

@@ -27,17 +27,17 @@ struct commit_item {
 };
 
 struct commit_stats {
-	uint64_t batches;      /* transactions attempted */
-	uint64_t events;       /* events in them */
-	uint64_t failures;     /* transactions that failed */
+	uint64_t batches;  /* transactions attempted */
+	uint64_t events;   /* events in them */
+	uint64_t failures; /* transactions that failed */
 };
 
 /*
  * Starts the commit thread on store st (borrowed: the caller closes it
  * after commit_free()).  Returns NULL with a message in err on failure.
  */
-struct commit *commit_new(struct event_base *base, struct store *st,
-    char *err, size_t errlen);
+struct commit *commit_new(struct event_base *base, struct store *st, char *err,
+			  size_t errlen);
 
 /*
  * Queues item; item->ev.body and the strings it points to must stay valid

@@ -15,24 +15,24 @@
 #include "psabridge/diag.h"
 
 struct config_source {
-	char *name;           /* unique, [A-Za-z0-9_-]{1,64} */
-	char *path;           /* URL path, starts with '/', e.g. /hooks/defensx */
-	char *token;          /* resolved secret, never logged */
-	long dedup_window_s;  /* 0 disables duplicate detection */
-	int line;             /* where the source is defined */
+	char *name;  /* unique, [A-Za-z0-9_-]{1,64} */
+	char *path;  /* URL path, starts with '/', e.g. /hooks/defensx */
+	char *token; /* resolved secret, never logged */
+	long dedup_window_s; /* 0 disables duplicate detection */
+	int line;	     /* where the source is defined */
 };
 
 struct config {
-	char *file;               /* path of the config file as given */
-	char *dir;                /* its directory, for relative paths */
-	char *listen;             /* "host:port", IPv6 as "[::1]:8080" */
-	char *state_dir;          /* resolved against dir: usable from cwd */
-	size_t max_body_bytes;    /* limits.max_body_bytes, default 65536 */
-	size_t max_header_bytes;  /* limits.max_header_bytes, default 8192 */
-	int request_timeout_s;    /* limits.request_timeout_s, default 10 */
-	int max_connections;      /* limits.max_connections, default 1024 */
-	char *admin_listen;       /* NULL when there is no admin section */
-	char *admin_token;        /* NULL when admin.token is not set */
+	char *file;		 /* path of the config file as given */
+	char *dir;		 /* its directory, for relative paths */
+	char *listen;		 /* "host:port", IPv6 as "[::1]:8080" */
+	char *state_dir;	 /* resolved against dir: usable from cwd */
+	size_t max_body_bytes;	 /* limits.max_body_bytes, default 65536 */
+	size_t max_header_bytes; /* limits.max_header_bytes, default 8192 */
+	int request_timeout_s;	 /* limits.request_timeout_s, default 10 */
+	int max_connections;	 /* limits.max_connections, default 1024 */
+	char *admin_listen;	 /* NULL when there is no admin section */
+	char *admin_token;	 /* NULL when admin.token is not set */
 	struct config_source *sources;
 	size_t nsources;
 };

@@ -31,9 +31,9 @@ void diag_init(struct diag *d);
  * load never passes because an error could not be stored.
  */
 void diag_error(struct diag *d, const char *file, int line, const char *fmt,
-    ...) __attribute__((format(printf, 4, 5)));
-void diag_warn(struct diag *d, const char *file, int line, const char *fmt,
-    ...) __attribute__((format(printf, 4, 5)));
+		...) __attribute__((format(printf, 4, 5)));
+void diag_warn(struct diag *d, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Prints every entry, one per line, warnings prefixed "warning: ". */
 void diag_print(const struct diag *d, FILE *fp);

@@ -18,7 +18,7 @@
 
 struct envelope {
 	char event[ENVELOPE_EVENT_MAX + 1]; /* the "event" member */
-	int64_t time;                       /* the "time" member */
+	int64_t time;			    /* the "time" member */
 };
 
 /*
@@ -27,7 +27,7 @@ struct envelope {
  * body bytes other than member names we expect).
  */
 int envelope_parse(const char *body, size_t len, struct envelope *env,
-    char *err, size_t errlen);
+		   char *err, size_t errlen);
 
 /*
  * Checks that s (len bytes) is well-formed UTF-8 (RFC 3629: no overlongs,

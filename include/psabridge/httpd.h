@@ -36,8 +36,9 @@ typedef void (*httpd_handler)(struct evhttp_request *req, void *arg);
  * must outlive the httpd.  Returns NULL with a message in err on failure.
  */
 struct httpd *httpd_new(struct event_base *base, const char *name,
-    const char *address, const struct httpd_limits *limits,
-    httpd_handler handler, void *arg, char *err, size_t errlen);
+			const char *address, const struct httpd_limits *limits,
+			httpd_handler handler, void *arg, char *err,
+			size_t errlen);
 
 /* Applies new limits to this listener (on reload). */
 void httpd_set_limits(struct httpd *h, const struct httpd_limits *limits);
@@ -59,11 +60,11 @@ void httpd_request_begin(struct httpd *h, struct evhttp_request *req);
 
 /* Sends code with body (a JSON document) and Content-Type JSON. */
 void httpd_reply_json(struct httpd *h, struct evhttp_request *req, int code,
-    const char *body);
+		      const char *body);
 
 /* Sends {"error":error,"detail":detail}; detail is JSON-escaped. */
 void httpd_reply_error(struct httpd *h, struct evhttp_request *req, int code,
-    const char *error, const char *detail);
+		       const char *error, const char *detail);
 
 /* Size of the request line and headers as they were on the wire. */
 size_t httpd_header_bytes(struct evhttp_request *req);

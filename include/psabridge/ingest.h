@@ -18,7 +18,7 @@ struct ingest;
  * borrowed and must outlive the ingest.  NULL with a message on failure.
  */
 struct ingest *ingest_new(struct event_base *base, const struct config *cfg,
-    struct commit *commit, char *err, size_t errlen);
+			  struct commit *commit, char *err, size_t errlen);
 
 /* Takes sources and limits from a newly loaded cfg. 0, or -1 (old kept). */
 int ingest_reload(struct ingest *in, const struct config *cfg);

@@ -15,21 +15,21 @@
 #define STORE_HASH_LEN 32 /* SHA-256 of the raw body */
 
 enum store_outcome {
-	STORE_STORED,    /* a new event, committed */
+	STORE_STORED,	 /* a new event, committed */
 	STORE_DUPLICATE, /* same body from the same source within its window */
-	STORE_FAILED,    /* not stored: the sender must try again */
+	STORE_FAILED,	 /* not stored: the sender must try again */
 };
 
 /* One event to append.  The caller owns every pointer. */
 struct store_event {
 	const char *source;
 	const char *event_type;
-	int64_t vendor_time;       /* the envelope's "time", Unix seconds */
-	int64_t received_ms;       /* when it arrived, Unix milliseconds */
+	int64_t vendor_time; /* the envelope's "time", Unix seconds */
+	int64_t received_ms; /* when it arrived, Unix milliseconds */
 	const char *body;
 	size_t body_len;
 	unsigned char hash[STORE_HASH_LEN];
-	int64_t dedup_window_ms;   /* 0: never a duplicate */
+	int64_t dedup_window_ms; /* 0: never a duplicate */
 	/* Filled by store_append(): */
 	enum store_outcome outcome;
 	char id[STORE_ID_LEN + 1]; /* the new id, or the first one's */
@@ -40,9 +40,9 @@ struct store;
 struct store_ops {
 	const char *name;
 	int (*open)(struct store **out, const char *state_dir, char *err,
-	    size_t errlen);
+		    size_t errlen);
 	int (*append)(struct store *st, struct store_event **evs, size_t n,
-	    char *err, size_t errlen);
+		      char *err, size_t errlen);
 	int (*ping)(struct store *st, char *err, size_t errlen);
 	void (*close)(struct store *st);
 };
@@ -58,7 +58,7 @@ struct store {
  * store_close(), or -1 with a message in err.
  */
 int store_open(const char *backend, const char *state_dir, struct store **out,
-    char *err, size_t errlen);
+	       char *err, size_t errlen);
 
 /*
  * Appends n events in one transaction and one flush to disk.  Each event's
@@ -66,7 +66,7 @@ int store_open(const char *backend, const char *state_dir, struct store **out,
  * STORE_FAILED and nothing of the batch is stored.
  */
 int store_append(struct store *st, struct store_event **evs, size_t n,
-    char *err, size_t errlen);
+		 char *err, size_t errlen);
 
 /* Returns 0 when the store answers, -1 with a message otherwise. */
 int store_ping(struct store *st, char *err, size_t errlen);

@@ -165,16 +165,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(
-		    one_loop_turn_is_one_transaction, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    the_thread_hashes_bodies_so_duplicates_are_found, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(
-		    drain_with_nothing_queued_calls_back_at_once, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(
-		    a_healthy_store_reports_healthy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(one_loop_turn_is_one_transaction,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		the_thread_hashes_bodies_so_duplicates_are_found, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		drain_with_nothing_queued_calls_back_at_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(a_healthy_store_reports_healthy,
+					    setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

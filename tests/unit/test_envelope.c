@@ -36,7 +36,7 @@ read_fixture(const char *name, size_t *len)
 	long n;
 
 	snprintf(path, sizeof(path), "%s/defensx/%s",
-	    getenv("PSABRIDGE_TEST_DATA"), name);
+		 getenv("PSABRIDGE_TEST_DATA"), name);
 	assert_non_null(fp = fopen(path, "rb"));
 	fseek(fp, 0, SEEK_END);
 	n = ftell(fp);
@@ -55,11 +55,11 @@ vendor_fixtures_are_accepted(void **state)
 		const char *file, *event;
 		int64_t time;
 	} cases[] = {
-		{ "agent-create.json", "Agent.Create", 1677237885 },
-		{ "agent-uninstall.json", "Agent.Uninstall", 1677324285 },
-		{ "agent-reinstall.json", "Agent.Reinstall", 1677324285 },
-		{ "agent-delete.json", "Agent.Delete", 1677324285 },
-		{ "userrequest-create.json", "UserRequest.Create", 1677241081 },
+	    {"agent-create.json", "Agent.Create", 1677237885},
+	    {"agent-uninstall.json", "Agent.Uninstall", 1677324285},
+	    {"agent-reinstall.json", "Agent.Reinstall", 1677324285},
+	    {"agent-delete.json", "Agent.Delete", 1677324285},
+	    {"userrequest-create.json", "UserRequest.Create", 1677241081},
 	};
 	struct envelope env;
 	size_t i, len;
@@ -81,26 +81,26 @@ extra_members_are_allowed(void **state)
 	(void)state;
 	assert_int_equal(parse_str("{\"event\":\"X\",\"time\":1,"
 				   "\"payload\":{},\"extra\":[1,2]}"),
-	    0);
+			 0);
 }
 
 static void
 missing_or_mistyped_members_are_rejected(void **state)
 {
 	static const char *bad[] = {
-		"{\"time\":1,\"payload\":{}}",
-		"{\"event\":\"X\",\"payload\":{}}",
-		"{\"event\":\"X\",\"time\":1}",
-		"{\"event\":1,\"time\":1,\"payload\":{}}",
-		"{\"event\":\"\",\"time\":1,\"payload\":{}}",
-		"{\"event\":\"X\",\"time\":\"1\",\"payload\":{}}",
-		"{\"event\":\"X\",\"time\":1.5,\"payload\":{}}",
-		"{\"event\":\"X\",\"time\":1e999,\"payload\":{}}",
-		"{\"event\":\"X\",\"time\":1,\"payload\":[]}",
-		"{\"event\":\"X\",\"time\":1,\"payload\":null}",
-		"{\"Event\":\"X\",\"time\":1,\"payload\":{}}",
-		"[1,2,3]",
-		"\"just a string\"",
+	    "{\"time\":1,\"payload\":{}}",
+	    "{\"event\":\"X\",\"payload\":{}}",
+	    "{\"event\":\"X\",\"time\":1}",
+	    "{\"event\":1,\"time\":1,\"payload\":{}}",
+	    "{\"event\":\"\",\"time\":1,\"payload\":{}}",
+	    "{\"event\":\"X\",\"time\":\"1\",\"payload\":{}}",
+	    "{\"event\":\"X\",\"time\":1.5,\"payload\":{}}",
+	    "{\"event\":\"X\",\"time\":1e999,\"payload\":{}}",
+	    "{\"event\":\"X\",\"time\":1,\"payload\":[]}",
+	    "{\"event\":\"X\",\"time\":1,\"payload\":null}",
+	    "{\"Event\":\"X\",\"time\":1,\"payload\":{}}",
+	    "[1,2,3]",
+	    "\"just a string\"",
 	};
 	size_t i;
 
@@ -117,7 +117,7 @@ duplicate_envelope_members_are_rejected(void **state)
 	(void)state;
 	assert_int_equal(parse_str("{\"event\":\"A\",\"event\":\"B\","
 				   "\"time\":1,\"payload\":{}}"),
-	    -1);
+			 -1);
 }
 
 static void
@@ -127,15 +127,15 @@ malformed_and_trailing_garbage_are_rejected(void **state)
 	assert_int_equal(parse_str("{\"event\":\"X\",\"time\":1,"), -1);
 	assert_int_equal(parse_str("{\"event\":\"X\",\"time\":1,"
 				   "\"payload\":{}} garbage"),
-	    -1);
+			 -1);
 	assert_int_equal(parse_str("{\"event\":\"X\",\"time\":1,"
 				   "\"payload\":{}}{}"),
-	    -1);
+			 -1);
 	assert_int_equal(parse_str(""), -1);
 	/* whitespace after the object is fine */
 	assert_int_equal(parse_str("{\"event\":\"X\",\"time\":1,"
 				   "\"payload\":{}}\n"),
-	    0);
+			 0);
 }
 
 static void
@@ -153,15 +153,17 @@ static void
 invalid_utf8_is_rejected(void **state)
 {
 	static const char *bad[] = {
-		"\xff", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80",
-		"\xf4\x90\x80\x80", "\xc3", "\xe2\x82",
+	    "\xff",	    "\xc0\xaf",		"\xe0\x80\xaf",
+	    "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xc3",
+	    "\xe2\x82",
 	};
 	char body[128];
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		snprintf(body, sizeof(body),
+		snprintf(
+		    body, sizeof(body),
 		    "{\"event\":\"X\",\"time\":1,\"payload\":{\"a\":\"%s\"}}",
 		    bad[i]);
 		if (parse_str(body) != -1)
@@ -171,7 +173,7 @@ invalid_utf8_is_rejected(void **state)
 	assert_int_equal(parse_str("{\"event\":\"X\",\"time\":1,\"payload\":"
 				   "{\"a\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98"
 				   "\x80\"}}"),
-	    0);
+			 0);
 }
 
 static void
@@ -180,7 +182,7 @@ lone_surrogate_escape_is_rejected(void **state)
 	(void)state;
 	assert_int_equal(parse_str("{\"event\":\"X\",\"time\":1,"
 				   "\"payload\":{\"a\":\"\\ud800\"}}"),
-	    -1);
+			 -1);
 }
 
 static void
@@ -245,17 +247,17 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(vendor_fixtures_are_accepted),
-		cmocka_unit_test(extra_members_are_allowed),
-		cmocka_unit_test(missing_or_mistyped_members_are_rejected),
-		cmocka_unit_test(duplicate_envelope_members_are_rejected),
-		cmocka_unit_test(malformed_and_trailing_garbage_are_rejected),
-		cmocka_unit_test(embedded_nul_is_rejected),
-		cmocka_unit_test(invalid_utf8_is_rejected),
-		cmocka_unit_test(lone_surrogate_escape_is_rejected),
-		cmocka_unit_test(deep_nesting_is_rejected_before_parsing),
-		cmocka_unit_test(nesting_at_the_limit_is_accepted),
-		cmocka_unit_test(brackets_inside_strings_do_not_count_as_nesting),
+	    cmocka_unit_test(vendor_fixtures_are_accepted),
+	    cmocka_unit_test(extra_members_are_allowed),
+	    cmocka_unit_test(missing_or_mistyped_members_are_rejected),
+	    cmocka_unit_test(duplicate_envelope_members_are_rejected),
+	    cmocka_unit_test(malformed_and_trailing_garbage_are_rejected),
+	    cmocka_unit_test(embedded_nul_is_rejected),
+	    cmocka_unit_test(invalid_utf8_is_rejected),
+	    cmocka_unit_test(lone_surrogate_escape_is_rejected),
+	    cmocka_unit_test(deep_nesting_is_rejected_before_parsing),
+	    cmocka_unit_test(nesting_at_the_limit_is_accepted),
+	    cmocka_unit_test(brackets_inside_strings_do_not_count_as_nesting),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -36,7 +36,7 @@ newlines_and_control_bytes_cannot_start_a_new_line(void **state)
 {
 	(void)state;
 	assert_string_equal(quote("x\nlevel=error\r\x01", 100),
-	    "\"x\\x0alevel=error\\x0d\\x01\"");
+			    "\"x\\x0alevel=error\\x0d\\x01\"");
 }
 
 static void
@@ -69,13 +69,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(plain_text_is_quoted),
-		cmocka_unit_test(quotes_and_backslashes_are_escaped),
-		cmocka_unit_test(
-		    newlines_and_control_bytes_cannot_start_a_new_line),
-		cmocka_unit_test(non_ascii_bytes_are_hex_escaped),
-		cmocka_unit_test(long_values_are_cut_and_marked),
-		cmocka_unit_test(a_small_buffer_still_gets_a_terminated_string),
+	    cmocka_unit_test(plain_text_is_quoted),
+	    cmocka_unit_test(quotes_and_backslashes_are_escaped),
+	    cmocka_unit_test(
+		newlines_and_control_bytes_cannot_start_a_new_line),
+	    cmocka_unit_test(non_ascii_bytes_are_hex_escaped),
+	    cmocka_unit_test(long_values_are_cut_and_marked),
+	    cmocka_unit_test(a_small_buffer_still_gets_a_terminated_string),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -62,7 +62,8 @@ event_init(struct store_event *ev, const char *body, int64_t ms)
 	/* the hash only has to tell bodies apart here */
 	memset(ev->hash, 0, sizeof(ev->hash));
 	memcpy(ev->hash, body,
-	    strlen(body) < sizeof(ev->hash) ? strlen(body) : sizeof(ev->hash));
+	       strlen(body) < sizeof(ev->hash) ? strlen(body)
+					       : sizeof(ev->hash));
 }
 
 static int
@@ -75,10 +76,10 @@ count_events(struct fixture *f)
 
 	snprintf(path, sizeof(path), "%s/psabridge.db", f->dir);
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
-	    SQLITE_OK);
+			 SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM events",
-			     -1, &st, NULL),
-	    SQLITE_OK);
+					    -1, &st, NULL),
+			 SQLITE_OK);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		n = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
@@ -90,7 +91,7 @@ static void
 append_stores_each_event_with_a_uuidv7(void **state)
 {
 	struct fixture *f = *state;
-	struct store_event a, b, *evs[] = { &a, &b };
+	struct store_event a, b, *evs[] = {&a, &b};
 	char err[256];
 
 	event_init(&a, "{\"a\":1}", 1000000);
@@ -132,7 +133,7 @@ static void
 duplicates_inside_one_batch_are_stored_once(void **state)
 {
 	struct fixture *f = *state;
-	struct store_event a, b, *evs[] = { &a, &b };
+	struct store_event a, b, *evs[] = {&a, &b};
 	char err[256];
 
 	event_init(&a, "{\"x\":1}", 5000);
@@ -148,7 +149,7 @@ static void
 a_zero_window_never_deduplicates(void **state)
 {
 	struct fixture *f = *state;
-	struct store_event a, b, *evs[] = { &a, &b };
+	struct store_event a, b, *evs[] = {&a, &b};
 	char err[256];
 
 	event_init(&a, "{\"x\":1}", 5000);
@@ -163,15 +164,14 @@ static void
 events_survive_reopening(void **state)
 {
 	struct fixture *f = *state;
-	struct store_event a, b, *evs[1] = { &a };
+	struct store_event a, b, *evs[1] = {&a};
 	char err[256];
 
 	event_init(&a, "{\"keep\":1}", 7000);
 	assert_int_equal(store_append(f->st, evs, 1, err, sizeof(err)), 0);
 	store_close(f->st);
-	assert_int_equal(store_open("sqlite", f->dir, &f->st, err,
-			     sizeof(err)),
-	    0);
+	assert_int_equal(store_open("sqlite", f->dir, &f->st, err, sizeof(err)),
+			 0);
 	event_init(&b, "{\"keep\":1}", 8000);
 	evs[0] = &b;
 	assert_int_equal(store_append(f->st, evs, 1, err, sizeof(err)), 0);
@@ -190,12 +190,12 @@ a_store_from_a_newer_psabridge_is_refused(void **state)
 	f->st = NULL;
 	snprintf(path, sizeof(path), "%s/psabridge.db", f->dir);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL,
-			     NULL, NULL),
+	assert_int_equal(
+	    sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(store_open(NULL, f->dir, &f->st, err, sizeof(err)),
-	    -1);
+			 -1);
 	assert_non_null(strstr(err, "newer"));
 }
 
@@ -207,7 +207,7 @@ unknown_backend_is_an_error(void **state)
 	char err[256];
 
 	assert_int_equal(store_open("postgres", f->dir, &st, err, sizeof(err)),
-	    -1);
+			 -1);
 	assert_null(st);
 	assert_non_null(strstr(err, "postgres"));
 }
@@ -216,7 +216,7 @@ static void
 a_failed_batch_marks_every_event_failed_and_stores_nothing(void **state)
 {
 	struct fixture *f = *state;
-	struct store_event a, b, *evs[] = { &a, &b };
+	struct store_event a, b, *evs[] = {&a, &b};
 	char err[256] = "";
 
 	event_init(&a, "{\"ok\":1}", 9000);
@@ -234,26 +234,24 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(
-		    append_stores_each_event_with_a_uuidv7, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    same_body_within_the_window_is_a_duplicate_of_the_first,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    duplicates_inside_one_batch_are_stored_once, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(
-		    a_zero_window_never_deduplicates, setup, teardown),
-		cmocka_unit_test_setup_teardown(events_survive_reopening,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    a_store_from_a_newer_psabridge_is_refused, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(unknown_backend_is_an_error,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    a_failed_batch_marks_every_event_failed_and_stores_nothing,
-		    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		append_stores_each_event_with_a_uuidv7, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		same_body_within_the_window_is_a_duplicate_of_the_first, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		duplicates_inside_one_batch_are_stored_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(a_zero_window_never_deduplicates,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(events_survive_reopening, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		a_store_from_a_newer_psabridge_is_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(unknown_backend_is_an_error, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		a_failed_batch_marks_every_event_failed_and_stores_nothing,
+		setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

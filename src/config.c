@@ -1,0 +1,826 @@
+/*
+ * config: reads psabridge.cfg with libconfig and checks it against one
+ * table of known keys per group (top level, limits, admin, a source).
+ * A row says the type the key must have, whether it is required, and
+ * which loader validates and stores its value, so that a new key is one
+ * row (plus a loader when its value needs a new kind of check).
+ *
+ * Nothing stops at the first problem: every check reports through the
+ * struct diag and carries on, and config_load() fails at the end if any
+ * error was recorded.  Only a libconfig syntax error ends the load early,
+ * because libconfig keeps nothing of a file it could not parse.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libconfig.h>
+
+#include "psabridge/config.h"
+
+#define CONFIG_SECRET_MAX 4096 /* bytes, whatever the secret's source */
+#define CONFIG_NAME_MAX	  64   /* source names */
+#define CONFIG_SHOW_MAX	  80   /* user text echoed into a message */
+#define EXPECT_ADDRESS	  "a string \"host:port\""
+#define EXPECT_SECRET	  "a string like \"env:NAME\" or \"file:PATH\""
+#define EXPECT_GROUP	  "a group { ... }"
+#define ALNUM                                                                  \
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"                 \
+	"0123456789"
+
+#define config_error(ld, s, ...) config_report(ld, DIAG_ERROR, s, __VA_ARGS__)
+#define config_warn(ld, s, ...)	 config_report(ld, DIAG_WARNING, s, __VA_ARGS__)
+
+struct loader {
+	struct config *cfg; /* being filled, owned until config_load returns */
+	struct diag *d;	    /* borrowed */
+};
+
+struct key;
+typedef void key_load_fn(struct loader *ld, const config_setting_t *s,
+			 const char *where, const struct key *k, void *obj);
+
+struct key {
+	const char *name;
+	int type; /* CONFIG_TYPE_*; CONFIG_TYPE_INT also takes INT64 */
+	const char *expect; /* for "expected <expect>, got <type>" */
+	int required;
+	key_load_fn *load;     /* validates the value, stores it into obj */
+	size_t off;	       /* where in obj, for the generic loaders */
+	long long min, max;    /* accepted range, for integers */
+	const struct key *sub; /* the keys of a group, or of list elements */
+};
+
+/* --- messages ----------------------------------------------------------- */
+
+/*
+ * rel as seen from the cwd: relative paths in the config (and the names
+ * libconfig gives included files) are relative to the config's directory.
+ */
+static int
+config_path(const struct config *cfg, const char *rel, char *buf, size_t size)
+{
+	const char *dir = cfg->dir, *sep = "/";
+	int n;
+
+	if (rel[0] == '/' || strcmp(dir, ".") == 0)
+		dir = sep = "";
+	else if (dir[strlen(dir) - 1] == '/')
+		sep = "";
+	n = snprintf(buf, size, "%s%s%s", dir, sep, rel);
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+static __attribute__((format(printf, 4, 5))) void
+config_report(struct loader *ld, enum diag_level level,
+	      const config_setting_t *s, const char *fmt, ...)
+{
+	const char *src = s ? config_setting_source_file(s) : NULL;
+	const char *file = ld->cfg->file;
+	char msg[1024], path[PATH_MAX];
+	int line = s ? (int)config_setting_source_line(s) : 0;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (src != NULL && strcmp(src, file) != 0)
+		file =
+		    config_path(ld->cfg, src, path, sizeof(path)) ? src : path;
+	if (level == DIAG_ERROR)
+		diag_error(ld->d, file, line, "%s", msg);
+	else
+		diag_warn(ld->d, file, line, "%s", msg);
+}
+
+/* User text made safe to print: cut, quotes and non-ASCII replaced. */
+static const char *
+config_show(const char *s, char buf[static CONFIG_SHOW_MAX + 4])
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0' && i < CONFIG_SHOW_MAX; i++) {
+		unsigned char c = (unsigned char)s[i];
+		buf[i] = c < 0x20 || c >= 0x7f || strchr("\"\\", c) ? '?' : c;
+	}
+	strcpy(buf + i, s[i] != '\0' ? "..." : "");
+	return buf;
+}
+
+static const char *
+config_type_name(int type)
+{
+	static const char *const names[] = {
+	    [CONFIG_TYPE_GROUP] = "a group",
+	    [CONFIG_TYPE_INT] = "an integer",
+	    [CONFIG_TYPE_INT64] = "an integer",
+	    [CONFIG_TYPE_FLOAT] = "a float",
+	    [CONFIG_TYPE_STRING] = "a string",
+	    [CONFIG_TYPE_BOOL] = "a boolean",
+	    [CONFIG_TYPE_ARRAY] = "an array",
+	    [CONFIG_TYPE_LIST] = "a list",
+	};
+
+	if (type < 0 || (size_t)type >= sizeof(names) / sizeof(names[0]) ||
+	    names[type] == NULL)
+		return "nothing";
+	return names[type];
+}
+
+/* --- value parsers ------------------------------------------------------ */
+
+int
+config_parse_duration(const char *s, long *seconds)
+{
+	static const char units[] = "smhd";
+	static const long mult[] = {1, 60, 3600, 86400};
+	const char *p, *u;
+	long v = 0;
+
+	if (s != NULL && strcmp(s, "0") == 0) {
+		*seconds = 0;
+		return 0;
+	}
+	for (p = s; p != NULL && isdigit((unsigned char)*p); p++) {
+		if (v > (LONG_MAX - (*p - '0')) / 10)
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	if (p == s || *p == '\0' || (u = strchr(units, *p)) == NULL ||
+	    p[1] != '\0' || v == 0 || v > LONG_MAX / mult[u - units])
+		return -1;
+	*seconds = v * mult[u - units];
+	return 0;
+}
+
+/* Names and IPv4 literals; IPv6 only in brackets, checked by inet_pton. */
+static int
+config_host_ok(const char *host, int bracketed)
+{
+	struct in6_addr a6;
+
+	if (bracketed)
+		return inet_pton(AF_INET6, host, &a6) == 1;
+	return host[strspn(host, ALNUM "-._")] == '\0';
+}
+
+int
+config_parse_address(const char *s, char **host, int *port)
+{
+	int v6 = s != NULL && s[0] == '[';
+	const char *h, *end, *p;
+	size_t n;
+
+	*host = NULL;
+	if (s == NULL)
+		return -1;
+	h = s + v6;
+	end = strchr(h, v6 ? ']' : ':');
+	if (end == NULL || end == h)
+		return -1;
+	p = end + v6;
+	if (*p++ != ':')
+		return -1;
+	n = strspn(p, "0123456789");
+	if (n == 0 || n > 5 || p[n] != '\0' || strtol(p, NULL, 10) > 65535)
+		return -1;
+	*host = strndup(h, (size_t)(end - h));
+	if (*host == NULL || !config_host_ok(*host, v6)) {
+		free(*host);
+		*host = NULL;
+		return -1;
+	}
+	*port = (int)strtol(p, NULL, 10);
+	return 0;
+}
+
+/* --- secrets -------------------------------------------------------------- */
+
+/*
+ * Every secret passes through one caller buffer of CONFIG_SECRET_MAX + 1
+ * bytes, which the caller wipes; only what is kept is copied out.  No
+ * message ever includes the value, only where it came from.
+ */
+static int
+config_secret_set(struct loader *ld, const config_setting_t *s,
+		  const char *where, const char *from, const char *v,
+		  size_t len, char *buf)
+{
+	const char *why = NULL;
+
+	if (len == 0)
+		why = "is empty";
+	else if (len > CONFIG_SECRET_MAX)
+		why = "is longer than 4096 bytes";
+	else if (memchr(v, '\0', len) != NULL)
+		why = "contains a NUL byte";
+	if (why != NULL) {
+		config_error(ld, s, "%s: %s %s", where, from, why);
+		return -1;
+	}
+	memmove(buf, v, len);
+	buf[len] = '\0';
+	return 0;
+}
+
+static int
+config_secret_env(struct loader *ld, const config_setting_t *s,
+		  const char *where, const char *name, char *buf)
+{
+	char shown[CONFIG_SHOW_MAX + 4], from[128];
+	const char *v;
+
+	if (*name == '\0' || isdigit((unsigned char)*name) ||
+	    name[strspn(name, ALNUM "_")] != '\0') {
+		config_error(ld, s, "%s: \"env:%s\" is not a variable name",
+			     where, config_show(name, shown));
+		return -1;
+	}
+	v = getenv(name);
+	if (v == NULL) {
+		config_error(ld, s, "%s: environment variable %s is not set",
+			     where, name);
+		return -1;
+	}
+	snprintf(from, sizeof(from), "environment variable %s", name);
+	return config_secret_set(ld, s, where, from, v, strlen(v), buf);
+}
+
+/* Reads up to cap bytes; a full buffer means the file may be larger. */
+static ssize_t
+config_read_capped(int fd, char *buf, size_t cap)
+{
+	size_t len = 0;
+	ssize_t n = 0;
+
+	while (len < cap) {
+		n = read(fd, buf + len, cap - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	return n == -1 ? -1 : (ssize_t)len;
+}
+
+/*
+ * O_NONBLOCK so that a FIFO named by mistake cannot hang the load; it is
+ * refused right after as not a regular file.  One trailing "\n" or "\r\n"
+ * is dropped: editors and `echo` add it, and no token ends with one.
+ */
+static int
+config_secret_file(struct loader *ld, const config_setting_t *s,
+		   const char *where, const char *path, char *buf)
+{
+	char from[CONFIG_SHOW_MAX + 16], shown[CONFIG_SHOW_MAX + 4];
+	struct stat st;
+	ssize_t n = -1;
+	int fd;
+
+	snprintf(from, sizeof(from), "file \"%s\"", config_show(path, shown));
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd == -1 || fstat(fd, &st) == -1)
+		config_error(ld, s, "%s: cannot open secret %s: %s", where,
+			     from, strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		config_error(ld, s, "%s: secret %s is not a regular file",
+			     where, from);
+	else if ((n = config_read_capped(fd, buf, CONFIG_SECRET_MAX + 1)) < 0)
+		config_error(ld, s, "%s: cannot read secret %s: %s", where,
+			     from, strerror(errno));
+	if (n >= 0 && (st.st_mode & 044))
+		config_warn(ld, s,
+			    "%s: secret %s is readable by group or others; "
+			    "run chmod 600 on it",
+			    where, from);
+	if (fd != -1)
+		close(fd);
+	if (n > 0 && n <= CONFIG_SECRET_MAX && buf[n - 1] == '\n')
+		n -= n > 1 && buf[n - 2] == '\r' ? 2 : 1;
+	return n < 0
+		   ? -1
+		   : config_secret_set(ld, s, where, from, buf, (size_t)n, buf);
+}
+
+/* "file:PATH" is relative to the config; "cred:NAME" is systemd's. */
+static int
+config_secret_path(struct loader *ld, const config_setting_t *s,
+		   const char *where, const char *v, char *path, size_t size)
+{
+	const char *name = v + 5, *dir = getenv("CREDENTIALS_DIRECTORY");
+	char shown[CONFIG_SHOW_MAX + 4];
+	int cred = v[0] == 'c';
+
+	config_show(name, shown);
+	if (*name == '\0' ||
+	    (cred && (strchr(name, '/') != NULL || strcmp(name, "..") == 0 ||
+		      strcmp(name, ".") == 0))) {
+		config_error(ld, s, "%s: \"%.5s%s\" names no %s", where, v,
+			     shown, cred ? "credential" : "file");
+		return -1;
+	}
+	if (cred && (dir == NULL || *dir == '\0')) {
+		config_error(ld, s,
+			     "%s: \"cred:%s\" needs CREDENTIALS_DIRECTORY, "
+			     "which is not set (systemd LoadCredential=)",
+			     where, shown);
+		return -1;
+	}
+	if ((cred && snprintf(path, size, "%s/%s", dir, name) >= (int)size) ||
+	    (!cred && config_path(ld->cfg, name, path, size) == -1)) {
+		config_error(ld, s, "%s: path too long", where);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+config_secret(struct loader *ld, const config_setting_t *s, const char *where,
+	      char *buf)
+{
+	const char *v = config_setting_get_string(s);
+	char path[PATH_MAX];
+
+	if (strncmp(v, "env:", 4) == 0)
+		return config_secret_env(ld, s, where, v + 4, buf);
+	if (strncmp(v, "file:", 5) == 0 || strncmp(v, "cred:", 5) == 0) {
+		if (config_secret_path(ld, s, where, v, path, sizeof(path)))
+			return -1;
+		return config_secret_file(ld, s, where, path, buf);
+	}
+	if (*v != '\0')
+		config_warn(ld, s,
+			    "%s: literal secret in the config file; use "
+			    "\"env:NAME\" or \"file:PATH\"",
+			    where);
+	return config_secret_set(ld, s, where, "the secret", v, strlen(v), buf);
+}
+
+static void
+config_wipe_free(char *secret)
+{
+	if (secret != NULL) {
+		explicit_bzero(secret, strlen(secret));
+		free(secret);
+	}
+}
+
+/* --- loaders: one per kind of value, named in the key tables ------------ */
+
+static void *
+config_field(void *obj, const struct key *k)
+{
+	return (char *)obj + k->off;
+}
+
+/* Takes v: a copy of a string checked by the caller (NULL = no memory). */
+static void
+config_store(struct loader *ld, const config_setting_t *s, const char *where,
+	     void *dst, char *v)
+{
+	if (v == NULL)
+		config_error(ld, s, "%s: out of memory", where);
+	free(*(char **)dst);
+	*(char **)dst = v;
+}
+
+static void
+config_load_address(struct loader *ld, const config_setting_t *s,
+		    const char *where, const struct key *k, void *obj)
+{
+	const char *v = config_setting_get_string(s);
+	char shown[CONFIG_SHOW_MAX + 4], *host;
+	int port;
+
+	if (config_parse_address(v, &host, &port) == -1) {
+		config_error(ld, s,
+			     "%s: \"%s\" is not an address: expected "
+			     "\"host:port\" or \"[v6]:port\", port 0..65535",
+			     where, config_show(v, shown));
+		return;
+	}
+	free(host);
+	config_store(ld, s, where, config_field(obj, k), strdup(v));
+}
+
+static void
+config_load_dir(struct loader *ld, const config_setting_t *s, const char *where,
+		const struct key *k, void *obj)
+{
+	const char *v = config_setting_get_string(s);
+	char path[PATH_MAX];
+
+	if (*v == '\0')
+		config_error(ld, s, "%s: must not be empty", where);
+	else if (config_path(ld->cfg, v, path, sizeof(path)) == -1)
+		config_error(ld, s, "%s: path too long", where);
+	else
+		config_store(ld, s, where, config_field(obj, k), strdup(path));
+}
+
+static int
+config_int_value(struct loader *ld, const config_setting_t *s,
+		 const char *where, const struct key *k, long long *v)
+{
+	*v = config_setting_get_int64(s);
+	if (*v >= k->min && *v <= k->max)
+		return 0;
+	config_error(ld, s, "%s: %lld is out of range %lld..%lld", where, *v,
+		     k->min, k->max);
+	return -1;
+}
+
+static void
+config_load_size(struct loader *ld, const config_setting_t *s,
+		 const char *where, const struct key *k, void *obj)
+{
+	long long v;
+
+	if (config_int_value(ld, s, where, k, &v) == 0)
+		*(size_t *)config_field(obj, k) = (size_t)v;
+}
+
+static void
+config_load_int(struct loader *ld, const config_setting_t *s, const char *where,
+		const struct key *k, void *obj)
+{
+	long long v;
+
+	if (config_int_value(ld, s, where, k, &v) == 0)
+		*(int *)config_field(obj, k) = (int)v;
+}
+
+static void
+config_load_duration(struct loader *ld, const config_setting_t *s,
+		     const char *where, const struct key *k, void *obj)
+{
+	const char *v = config_setting_get_string(s);
+	char shown[CONFIG_SHOW_MAX + 4];
+
+	if (config_parse_duration(v, config_field(obj, k)) == -1)
+		config_error(ld, s,
+			     "%s: \"%s\" is not a duration: expected a number "
+			     "and a unit s, m, h or d (\"90s\", \"24h\"), or "
+			     "\"0\"",
+			     where, config_show(v, shown));
+}
+
+static void
+config_load_secret(struct loader *ld, const config_setting_t *s,
+		   const char *where, const struct key *k, void *obj)
+{
+	char buf[CONFIG_SECRET_MAX + 1];
+	char **dst = config_field(obj, k);
+
+	if (config_secret(ld, s, where, buf) == 0) {
+		config_wipe_free(*dst);
+		*dst = strdup(buf);
+		if (*dst == NULL)
+			config_error(ld, s, "%s: out of memory", where);
+	}
+	explicit_bzero(buf, sizeof(buf));
+}
+
+static void
+config_load_name(struct loader *ld, const config_setting_t *s,
+		 const char *where, const struct key *k, void *obj)
+{
+	const char *v = config_setting_get_string(s);
+	char shown[CONFIG_SHOW_MAX + 4];
+	size_t n = strspn(v, ALNUM "_-");
+
+	if (n == 0 || n > CONFIG_NAME_MAX || v[n] != '\0')
+		config_error(ld, s,
+			     "%s: \"%s\" is not a valid name: use 1 to %d "
+			     "letters, digits, \"_\" or \"-\"",
+			     where, config_show(v, shown), CONFIG_NAME_MAX);
+	else
+		config_store(ld, s, where, config_field(obj, k), strdup(v));
+}
+
+static void
+config_load_urlpath(struct loader *ld, const config_setting_t *s,
+		    const char *where, const struct key *k, void *obj)
+{
+	const char *v = config_setting_get_string(s), *p, *why = NULL;
+	char shown[CONFIG_SHOW_MAX + 4];
+
+	for (p = v; *p != '\0' && why == NULL; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+			why = "must not contain spaces or control characters";
+		else if (*p == '?' || *p == '#')
+			why = "must not contain \"?\" or \"#\"";
+	if (v[0] != '/')
+		why = "must start with \"/\"";
+	if (why != NULL)
+		config_error(ld, s, "%s: \"%s\" %s", where,
+			     config_show(v, shown), why);
+	else
+		config_store(ld, s, where, config_field(obj, k), strdup(v));
+}
+
+/* --- the walk over a group ---------------------------------------------- */
+
+static int
+config_type_ok(const struct key *k, const config_setting_t *s)
+{
+	int t = config_setting_type(s);
+
+	if (k->type == CONFIG_TYPE_INT)
+		return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
+	return t == k->type;
+}
+
+/* prefix is "" at the top level, else "limits", "sources[2]"... */
+static void
+config_section(struct loader *ld, const config_setting_t *group,
+	       const char *prefix, const struct key *keys, void *obj)
+{
+	const config_setting_t *s;
+	const struct key *k;
+	const char *name, *in = *prefix ? " in " : "";
+	char where[160];
+	int i;
+
+	for (i = 0; i < config_setting_length(group); i++) {
+		s = config_setting_get_elem(group, (unsigned int)i);
+		name = config_setting_name(s);
+		snprintf(where, sizeof(where), "%s%s%s", prefix,
+			 *prefix ? "." : "", name);
+		for (k = keys; k->name && strcmp(k->name, name) != 0; k++)
+			continue;
+		if (k->name == NULL)
+			config_error(ld, s, "unknown key \"%s\"%s%s", name, in,
+				     prefix);
+		else if (!config_type_ok(k, s))
+			config_error(ld, s, "%s: expected %s, got %s", where,
+				     k->expect,
+				     config_type_name(config_setting_type(s)));
+		else
+			k->load(ld, s, where, k, obj);
+	}
+	for (k = keys; k->name != NULL; k++)
+		if (k->required && !config_setting_get_member(group, k->name))
+			config_error(ld, group,
+				     "missing required key \"%s\"%s%s", k->name,
+				     in, prefix);
+}
+
+static void
+config_load_group(struct loader *ld, const config_setting_t *s,
+		  const char *where, const struct key *k, void *obj)
+{
+	config_section(ld, s, where, k->sub, obj);
+}
+
+/* The later of two equal names (or paths) is the error. */
+static void
+config_source_clash(struct loader *ld, const config_setting_t *list, size_t i,
+		    size_t j, const char *key)
+{
+	const struct config_source *a = &ld->cfg->sources[i];
+	const struct config_source *b = &ld->cfg->sources[j];
+	const char *va = key[0] == 'n' ? a->name : a->path;
+	const char *vb = key[0] == 'n' ? b->name : b->path;
+	const config_setting_t *e;
+
+	if (va == NULL || vb == NULL || strcmp(va, vb) != 0)
+		return;
+	e = config_setting_get_elem(list, (unsigned int)i);
+	config_error(ld, config_setting_get_member(e, key),
+		     "sources[%zu].%s: \"%s\" is already used by sources[%zu] "
+		     "(line %d)",
+		     i, key, va, j, b->line);
+}
+
+static void
+config_load_sources(struct loader *ld, const config_setting_t *s,
+		    const char *where, const struct key *k, void *obj)
+{
+	struct config *cfg = obj;
+	const config_setting_t *e;
+	char prefix[48];
+	size_t i, j, n = (size_t)config_setting_length(s);
+
+	if (n == 0)
+		config_error(ld, s, "%s: must list at least one source", where);
+	else if ((cfg->sources = calloc(n, sizeof(*cfg->sources))) == NULL)
+		config_error(ld, s, "%s: out of memory", where);
+	else
+		cfg->nsources = n;
+	for (i = 0; i < cfg->nsources; i++) {
+		e = config_setting_get_elem(s, (unsigned int)i);
+		snprintf(prefix, sizeof(prefix), "%s[%zu]", where, i);
+		cfg->sources[i].dedup_window_s = 24 * 3600;
+		cfg->sources[i].line = (int)config_setting_source_line(e);
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+			config_error(ld, e, "%s: expected %s, got %s", prefix,
+				     EXPECT_GROUP,
+				     config_type_name(config_setting_type(e)));
+		else
+			config_section(ld, e, prefix, k->sub, &cfg->sources[i]);
+		for (j = 0; j < i; j++) {
+			config_source_clash(ld, s, i, j, "name");
+			config_source_clash(ld, s, i, j, "path");
+		}
+	}
+}
+
+/* --- the key tables: a known key is one row ----------------------------- */
+
+#define KEY(name, type, expect, req, load, off, min, max, sub)                 \
+	{                                                                      \
+		name, CONFIG_TYPE_##type, expect, req, load, off, min, max,    \
+		    sub                                                        \
+	}
+#define CFG(field) offsetof(struct config, field)
+#define SRC(field) offsetof(struct config_source, field)
+#define LIMIT(field, min, max, load)                                           \
+	KEY(#field, INT, "an integer", 0, load, CFG(field), min, max, NULL)
+
+static const struct key config_limit_keys[] = {
+    LIMIT(max_body_bytes, 1, 64 << 20, config_load_size),
+    LIMIT(max_header_bytes, 1024, 1 << 20, config_load_size),
+    LIMIT(request_timeout_s, 1, 3600, config_load_int),
+    LIMIT(max_connections, 1, 1000000, config_load_int),
+    {.name = NULL},
+};
+
+static const struct key config_admin_keys[] = {
+    KEY("listen", STRING, EXPECT_ADDRESS, 1, config_load_address,
+	CFG(admin_listen), 0, 0, NULL),
+    KEY("token", STRING, EXPECT_SECRET, 0, config_load_secret, CFG(admin_token),
+	0, 0, NULL),
+    {.name = NULL},
+};
+
+static const struct key config_source_keys[] = {
+    KEY("name", STRING, "a string", 1, config_load_name, SRC(name), 0, 0, NULL),
+    KEY("path", STRING, "a string like \"/hooks/vendor\"", 1,
+	config_load_urlpath, SRC(path), 0, 0, NULL),
+    KEY("token", STRING, EXPECT_SECRET, 1, config_load_secret, SRC(token), 0, 0,
+	NULL),
+    KEY("dedup_window", STRING, "a duration string like \"24h\"", 0,
+	config_load_duration, SRC(dedup_window_s), 0, 0, NULL),
+    {.name = NULL},
+};
+
+static const struct key config_top_keys[] = {
+    KEY("listen", STRING, EXPECT_ADDRESS, 1, config_load_address, CFG(listen),
+	0, 0, NULL),
+    KEY("state_dir", STRING, "a string (a directory)", 1, config_load_dir,
+	CFG(state_dir), 0, 0, NULL),
+    KEY("limits", GROUP, EXPECT_GROUP, 0, config_load_group, 0, 0, 0,
+	config_limit_keys),
+    KEY("admin", GROUP, EXPECT_GROUP, 0, config_load_group, 0, 0, 0,
+	config_admin_keys),
+    KEY("sources", LIST, "a list ( { ... }, ... )", 1, config_load_sources, 0,
+	0, 0, config_source_keys),
+    {.name = NULL},
+};
+
+/* --- the whole file ----------------------------------------------------- */
+
+/* Port 0 asks the kernel for a free port, so two of them never clash. */
+static void
+config_check_listeners(struct loader *ld, const config_t *lc)
+{
+	char *h1 = NULL, *h2 = NULL;
+	int p1, p2;
+
+	if (ld->cfg->listen == NULL || ld->cfg->admin_listen == NULL)
+		return;
+	if (config_parse_address(ld->cfg->listen, &h1, &p1) == 0 &&
+	    config_parse_address(ld->cfg->admin_listen, &h2, &p2) == 0 &&
+	    p1 != 0 && p1 == p2 && strcasecmp(h1, h2) == 0)
+		config_error(ld, config_lookup(lc, "admin.listen"),
+			     "admin.listen: \"%s\" is also the listen address",
+			     ld->cfg->admin_listen);
+	free(h1);
+	free(h2);
+}
+
+static struct config *
+config_new(const char *path)
+{
+	struct config *cfg = calloc(1, sizeof(*cfg));
+	const char *slash = strrchr(path, '/');
+
+	if (cfg == NULL)
+		return NULL;
+	cfg->file = strdup(path);
+	if (slash == NULL)
+		cfg->dir = strdup(".");
+	else
+		cfg->dir = strndup(path, slash == path ? 1 : slash - path);
+	cfg->max_body_bytes = 65536;
+	cfg->max_header_bytes = 8192;
+	cfg->request_timeout_s = 10;
+	cfg->max_connections = 1024;
+	if (cfg->file == NULL || cfg->dir == NULL) {
+		config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+/*
+ * The file is opened here first only to say why it cannot be read:
+ * libconfig says just "file I/O error".
+ */
+static int
+config_parse_file(struct loader *ld, config_t *lc)
+{
+	const char *file = ld->cfg->file, *efile;
+	char path[PATH_MAX];
+	struct stat st;
+	FILE *fp;
+	int isreg;
+
+	if ((fp = fopen(file, "r")) == NULL) {
+		diag_error(ld->d, file, 0, "cannot read: %s", strerror(errno));
+		return -1;
+	}
+	isreg = fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode);
+	fclose(fp);
+	if (!isreg) {
+		diag_error(ld->d, file, 0, "cannot read: not a regular file");
+		return -1;
+	}
+	config_set_include_dir(lc, ld->cfg->dir);
+	if (config_read_file(lc, file) == CONFIG_TRUE)
+		return 0;
+	efile = config_error_file(lc) ? config_error_file(lc) : file;
+	if (strcmp(efile, file) != 0 &&
+	    config_path(ld->cfg, efile, path, sizeof(path)) == 0)
+		efile = path;
+	diag_error(ld->d, efile, config_error_line(lc), "%s: %s",
+		   config_error_type(lc) == CONFIG_ERR_PARSE ? "syntax error"
+							     : "cannot read",
+		   config_error_text(lc));
+	return -1;
+}
+
+int
+config_load(const char *path, struct config **out, struct diag *d)
+{
+	struct loader ld = {.d = d};
+	size_t nerrors = d->nerrors;
+	config_t lc;
+	int rc = -1;
+
+	*out = NULL;
+	config_init(&lc);
+	ld.cfg = config_new(path);
+	if (ld.cfg == NULL) {
+		diag_error(d, path, 0, "out of memory");
+		goto out;
+	}
+	if (config_parse_file(&ld, &lc) == -1)
+		goto out;
+	config_section(&ld, config_root_setting(&lc), "", config_top_keys,
+		       ld.cfg);
+	config_check_listeners(&ld, &lc);
+	if (d->nerrors == nerrors) {
+		*out = ld.cfg;
+		ld.cfg = NULL;
+		rc = 0;
+	}
+out:
+	config_destroy(&lc);
+	config_free(ld.cfg);
+	return rc;
+}
+
+void
+config_free(struct config *cfg)
+{
+	size_t i;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < cfg->nsources; i++) {
+		free(cfg->sources[i].name);
+		free(cfg->sources[i].path);
+		config_wipe_free(cfg->sources[i].token);
+	}
+	free(cfg->sources);
+	config_wipe_free(cfg->admin_token);
+	free(cfg->admin_listen);
+	free(cfg->state_dir);
+	free(cfg->listen);
+	free(cfg->dir);
+	free(cfg->file);
+	free(cfg);
+}
