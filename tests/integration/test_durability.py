@@ -14,7 +14,7 @@ import unittest
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import DaemonTestCase, unique_envelope  # noqa: E402
+from harness import DaemonTestCase, run_cli, unique_envelope  # noqa: E402
 
 harness.check_env()
 
@@ -188,6 +188,24 @@ class DurabilityTest(DaemonTestCase):
                             "healthz still failing after the store recovered")
             time.sleep(0.1)
         self.assertEqual(d.stop(), 0)
+
+    def test_a_second_daemon_on_the_same_state_dir_refuses_to_start(self):
+        d = self.daemon()
+        r = run_cli(["serve", "-c", d.cfg_path], timeout=10)
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn("in use by another psabridge", r.stderr)
+        # the first one is unharmed
+        self.assertQueued(d.post(unique_envelope()))
+        self.assertEqual(d.stop(), 0)
+        # and once it is gone, the state dir can be used again
+        d.start()
+        self.assertQueued(d.post(unique_envelope()))
+
+    def test_the_store_is_readable_by_the_daemon_only(self):
+        d = self.daemon()
+        self.assertQueued(d.post(unique_envelope()))
+        mode = os.stat(d.db_path).st_mode & 0o777
+        self.assertEqual(mode & 0o077, 0, "psabridge.db mode %o" % mode)
 
     def test_sigterm_does_not_wait_for_idle_or_half_sent_clients(self):
         d = self.daemon()
