@@ -13,7 +13,6 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,18 +21,17 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <libconfig.h>
 
 #include "psabridge/config.h"
+#include "psabridge/secret.h"
 
-#define CONFIG_SECRET_MAX 4096 /* bytes, whatever the secret's source */
-#define CONFIG_NAME_MAX	  64   /* source names */
-#define CONFIG_SHOW_MAX	  80   /* user text echoed into a message */
-#define EXPECT_ADDRESS	  "a string \"host:port\""
-#define EXPECT_SECRET	  "a string like \"env:NAME\" or \"file:PATH\""
-#define EXPECT_GROUP	  "a group { ... }"
+#define CONFIG_NAME_MAX 64 /* source names */
+#define CONFIG_SHOW_MAX 80 /* user text echoed into a message */
+#define EXPECT_ADDRESS	"a string \"host:port\""
+#define EXPECT_SECRET	"a string like \"env:NAME\" or \"file:PATH\""
+#define EXPECT_GROUP	"a group { ... }"
 #define ALNUM                                                                  \
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"                 \
 	"0123456789"
@@ -204,178 +202,6 @@ config_parse_address(const char *s, char **host, int *port)
 	return 0;
 }
 
-/* --- secrets -------------------------------------------------------------- */
-
-/*
- * Every secret passes through one caller buffer of CONFIG_SECRET_MAX + 1
- * bytes, which the caller wipes; only what is kept is copied out.  No
- * message ever includes the value, only where it came from.
- */
-static int
-config_secret_set(struct loader *ld, const config_setting_t *s,
-		  const char *where, const char *from, const char *v,
-		  size_t len, char *buf)
-{
-	const char *why = NULL;
-
-	if (len == 0)
-		why = "is empty";
-	else if (len > CONFIG_SECRET_MAX)
-		why = "is longer than 4096 bytes";
-	else if (memchr(v, '\0', len) != NULL)
-		why = "contains a NUL byte";
-	if (why != NULL) {
-		config_error(ld, s, "%s: %s %s", where, from, why);
-		return -1;
-	}
-	memmove(buf, v, len);
-	buf[len] = '\0';
-	return 0;
-}
-
-static int
-config_secret_env(struct loader *ld, const config_setting_t *s,
-		  const char *where, const char *name, char *buf)
-{
-	char shown[CONFIG_SHOW_MAX + 4], from[128];
-	const char *v;
-
-	if (*name == '\0' || isdigit((unsigned char)*name) ||
-	    name[strspn(name, ALNUM "_")] != '\0') {
-		config_error(ld, s, "%s: \"env:%s\" is not a variable name",
-			     where, config_show(name, shown));
-		return -1;
-	}
-	v = getenv(name);
-	if (v == NULL) {
-		config_error(ld, s, "%s: environment variable %s is not set",
-			     where, name);
-		return -1;
-	}
-	snprintf(from, sizeof(from), "environment variable %s", name);
-	return config_secret_set(ld, s, where, from, v, strlen(v), buf);
-}
-
-/* Reads up to cap bytes; a full buffer means the file may be larger. */
-static ssize_t
-config_read_capped(int fd, char *buf, size_t cap)
-{
-	size_t len = 0;
-	ssize_t n = 0;
-
-	while (len < cap) {
-		n = read(fd, buf + len, cap - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	return n == -1 ? -1 : (ssize_t)len;
-}
-
-/*
- * O_NONBLOCK so that a FIFO named by mistake cannot hang the load; it is
- * refused right after as not a regular file.  One trailing "\n" or "\r\n"
- * is dropped: editors and `echo` add it, and no token ends with one.
- */
-static int
-config_secret_file(struct loader *ld, const config_setting_t *s,
-		   const char *where, const char *path, char *buf)
-{
-	char from[CONFIG_SHOW_MAX + 16], shown[CONFIG_SHOW_MAX + 4];
-	struct stat st;
-	ssize_t n = -1;
-	int fd;
-
-	snprintf(from, sizeof(from), "file \"%s\"", config_show(path, shown));
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd == -1 || fstat(fd, &st) == -1)
-		config_error(ld, s, "%s: cannot open secret %s: %s", where,
-			     from, strerror(errno));
-	else if (!S_ISREG(st.st_mode))
-		config_error(ld, s, "%s: secret %s is not a regular file",
-			     where, from);
-	else if ((n = config_read_capped(fd, buf, CONFIG_SECRET_MAX + 1)) < 0)
-		config_error(ld, s, "%s: cannot read secret %s: %s", where,
-			     from, strerror(errno));
-	if (n >= 0 && (st.st_mode & 044))
-		config_warn(ld, s,
-			    "%s: secret %s is readable by group or others; "
-			    "run chmod 600 on it",
-			    where, from);
-	if (fd != -1)
-		close(fd);
-	if (n > 0 && n <= CONFIG_SECRET_MAX && buf[n - 1] == '\n')
-		n -= n > 1 && buf[n - 2] == '\r' ? 2 : 1;
-	return n < 0
-		   ? -1
-		   : config_secret_set(ld, s, where, from, buf, (size_t)n, buf);
-}
-
-/* "file:PATH" is relative to the config; "cred:NAME" is systemd's. */
-static int
-config_secret_path(struct loader *ld, const config_setting_t *s,
-		   const char *where, const char *v, char *path, size_t size)
-{
-	const char *name = v + 5, *dir = getenv("CREDENTIALS_DIRECTORY");
-	char shown[CONFIG_SHOW_MAX + 4];
-	int cred = v[0] == 'c';
-
-	config_show(name, shown);
-	if (*name == '\0' ||
-	    (cred && (strchr(name, '/') != NULL || strcmp(name, "..") == 0 ||
-		      strcmp(name, ".") == 0))) {
-		config_error(ld, s, "%s: \"%.5s%s\" names no %s", where, v,
-			     shown, cred ? "credential" : "file");
-		return -1;
-	}
-	if (cred && (dir == NULL || *dir == '\0')) {
-		config_error(ld, s,
-			     "%s: \"cred:%s\" needs CREDENTIALS_DIRECTORY, "
-			     "which is not set (systemd LoadCredential=)",
-			     where, shown);
-		return -1;
-	}
-	if ((cred && snprintf(path, size, "%s/%s", dir, name) >= (int)size) ||
-	    (!cred && config_path(ld->cfg, name, path, size) == -1)) {
-		config_error(ld, s, "%s: path too long", where);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-config_secret(struct loader *ld, const config_setting_t *s, const char *where,
-	      char *buf)
-{
-	const char *v = config_setting_get_string(s);
-	char path[PATH_MAX];
-
-	if (strncmp(v, "env:", 4) == 0)
-		return config_secret_env(ld, s, where, v + 4, buf);
-	if (strncmp(v, "file:", 5) == 0 || strncmp(v, "cred:", 5) == 0) {
-		if (config_secret_path(ld, s, where, v, path, sizeof(path)))
-			return -1;
-		return config_secret_file(ld, s, where, path, buf);
-	}
-	if (*v != '\0')
-		config_warn(ld, s,
-			    "%s: literal secret in the config file; use "
-			    "\"env:NAME\" or \"file:PATH\"",
-			    where);
-	return config_secret_set(ld, s, where, "the secret", v, strlen(v), buf);
-}
-
-static void
-config_wipe_free(char *secret)
-{
-	if (secret != NULL) {
-		explicit_bzero(secret, strlen(secret));
-		free(secret);
-	}
-}
-
 /* --- loaders: one per kind of value, named in the key tables ------------ */
 
 static void *
@@ -476,20 +302,25 @@ config_load_duration(struct loader *ld, const config_setting_t *s,
 			     where, config_show(v, shown));
 }
 
+/* The secret module says what is wrong; here it gets its FILE:LINE. */
 static void
 config_load_secret(struct loader *ld, const config_setting_t *s,
 		   const char *where, const struct key *k, void *obj)
 {
-	char buf[CONFIG_SECRET_MAX + 1];
-	char **dst = config_field(obj, k);
+	struct secret_report rep;
+	char **dst = config_field(obj, k), *v;
+	int rc;
 
-	if (config_secret(ld, s, where, buf) == 0) {
-		config_wipe_free(*dst);
-		*dst = strdup(buf);
-		if (*dst == NULL)
-			config_error(ld, s, "%s: out of memory", where);
+	rc = secret_resolve(config_setting_get_string(s), ld->cfg->dir, &v,
+			    &rep);
+	if (rep.warning[0] != '\0')
+		config_warn(ld, s, "%s: %s", where, rep.warning);
+	if (rc == -1) {
+		config_error(ld, s, "%s: %s", where, rep.error);
+		return;
 	}
-	explicit_bzero(buf, sizeof(buf));
+	secret_free(*dst);
+	*dst = v;
 }
 
 static void
@@ -813,10 +644,10 @@ config_free(struct config *cfg)
 	for (i = 0; i < cfg->nsources; i++) {
 		free(cfg->sources[i].name);
 		free(cfg->sources[i].path);
-		config_wipe_free(cfg->sources[i].token);
+		secret_free(cfg->sources[i].token);
 	}
 	free(cfg->sources);
-	config_wipe_free(cfg->admin_token);
+	secret_free(cfg->admin_token);
 	free(cfg->admin_listen);
 	free(cfg->state_dir);
 	free(cfg->listen);

@@ -4,8 +4,8 @@
  * Every key is documented in docs/configuration.md.  Relative paths are
  * resolved against the directory of the config file, secrets ("env:NAME",
  * "file:PATH", "cred:NAME" or a literal, which draws a warning) are
- * resolved at load, and every problem is reported through a struct diag
- * with FILE:LINE.
+ * resolved at load by the secret module, and every problem is reported
+ * through a struct diag with FILE:LINE.
  */
 #ifndef PSABRIDGE_CONFIG_H
 #define PSABRIDGE_CONFIG_H
