@@ -29,7 +29,9 @@
 #include <openssl/sha.h>
 
 #include "psabridge/commit.h"
+#include "psabridge/customers.h"
 #include "psabridge/log.h"
+#include "psabridge/router.h"
 
 #define COMMIT_PROBE_S 5
 
@@ -53,6 +55,8 @@ struct commit {
 	struct commit_item *todo, **todo_tail;
 	struct commit_item *finished, **finished_tail;
 	int stop;
+	struct router *router; /* the newest; the thread takes a reference */
+	int router_changed;    /* release held jobs before the next batch */
 	int commit_ok, probe_ok; /* a failed commit stays bad until one works */
 	char health_err[256];
 	struct commit_stats stats;
@@ -68,10 +72,79 @@ commit_set_health(struct commit *c, int *flag, int ok, const char *err)
 	pthread_mutex_unlock(&c->mu);
 }
 
+static int
+commit_customer_mapped(const char *customer_id, void *arg)
+{
+	const struct customers *cust = router_customers(arg);
+
+	return cust != NULL && customers_find(cust, customer_id) != NULL;
+}
+
+/* Runs on the thread after a reload: held jobs may now have a customer. */
+static void
+commit_release_held(struct commit *c, struct router *r)
+{
+	char err[256] = "";
+	size_t n = 0;
+
+	if (router_customers(r) == NULL)
+		return;
+	if (store_release_held(c->store, commit_customer_mapped, r, &n, err,
+		sizeof(err)) == -1) {
+		log_error("msg=\"releasing held jobs failed\" error=\"%s\"",
+		    err);
+		return;
+	}
+	if (n > 0)
+		log_info("msg=\"held jobs released\" jobs=%zu", n);
+	pthread_mutex_lock(&c->mu);
+	c->stats.released += n;
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* The router for the next batch (a reference), or NULL. */
+static struct router *
+commit_take_router(struct commit *c)
+{
+	struct router *r = NULL;
+	int changed;
+
+	pthread_mutex_lock(&c->mu);
+	if (c->router != NULL)
+		r = router_ref(c->router);
+	changed = c->router_changed;
+	c->router_changed = 0;
+	pthread_mutex_unlock(&c->mu);
+	if (changed && r != NULL)
+		commit_release_held(c, r);
+	return r;
+}
+
+static void
+commit_route(struct router *r, struct commit_item *batch,
+    struct router_result *res)
+{
+	struct commit_item *it;
+	size_t i = 0;
+
+	for (it = batch; it != NULL; it = it->next, i++) {
+		if (r == NULL) {
+			memset(&res[i], 0, sizeof(res[i]));
+			continue;
+		}
+		if (router_route(r, &it->ev, &res[i]) == -1)
+			log_error("msg=\"routing failed, event stored "
+				  "unrouted\" source=%s",
+			    it->ev.source);
+	}
+}
+
 /* Runs on the thread: one transaction for the whole list. */
 static void
 commit_run_batch(struct commit *c, struct commit_item *batch)
 {
+	struct router_result *res = NULL;
+	struct router *r = commit_take_router(c);
 	struct store_event **evs = NULL;
 	struct commit_item *it;
 	char err[256] = "";
@@ -81,7 +154,8 @@ commit_run_batch(struct commit *c, struct commit_item *batch)
 
 	for (it = batch; it != NULL; it = it->next)
 		n++;
-	if ((evs = calloc(n, sizeof(*evs))) == NULL) {
+	if ((evs = calloc(n, sizeof(*evs))) == NULL ||
+	    (res = calloc(n, sizeof(*res))) == NULL) {
 		snprintf(err, sizeof(err), "out of memory");
 		for (it = batch; it != NULL; it = it->next)
 			it->ev.outcome = STORE_FAILED;
@@ -92,6 +166,7 @@ commit_run_batch(struct commit *c, struct commit_item *batch)
 		       it->ev.hash);
 		evs[i++] = &it->ev;
 	}
+	commit_route(r, batch, res);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = store_append(c->store, evs, n, err, sizeof(err));
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -108,7 +183,13 @@ out:
 	c->stats.events += n;
 	c->stats.failures += rc == -1;
 	pthread_mutex_unlock(&c->mu);
+	for (i = 0; res != NULL && i < n; i++)
+		router_result_clear(&res[i]);
+	for (it = batch; it != NULL; it = it->next)
+		it->ev.jobs = NULL; /* freed above; njobs and state stay */
+	free(res);
 	free(evs);
+	router_unref(r);
 }
 
 static void
@@ -130,7 +211,7 @@ commit_thread(void *arg)
 
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
-		while (c->todo == NULL && !c->stop) {
+		while (c->todo == NULL && !c->stop && !c->router_changed) {
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += COMMIT_PROBE_S;
 			if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) ==
@@ -139,6 +220,13 @@ commit_thread(void *arg)
 				commit_probe(c);
 				pthread_mutex_lock(&c->mu);
 			}
+		}
+		if (c->todo == NULL && c->router_changed) {
+			/* a reload with no traffic: release held jobs now */
+			pthread_mutex_unlock(&c->mu);
+			router_unref(commit_take_router(c));
+			pthread_mutex_lock(&c->mu);
+			continue;
 		}
 		if (c->todo == NULL)
 			break; /* stop, and nothing left */
@@ -232,6 +320,20 @@ commit_submit(struct commit *c, struct commit_item *item)
 }
 
 void
+commit_set_router(struct commit *c, struct router *r)
+{
+	struct router *old;
+
+	pthread_mutex_lock(&c->mu);
+	old = c->router;
+	c->router = r != NULL ? router_ref(r) : NULL;
+	c->router_changed = 1;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	router_unref(old);
+}
+
+void
 commit_drain(struct commit *c, void (*cb)(void *), void *arg)
 {
 	c->drained_cb = cb;
@@ -318,6 +420,7 @@ commit_free(struct commit *c)
 		event_free(c->wake);
 	if (c->efd != -1)
 		close(c->efd);
+	router_unref(c->router);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
 	free(c);

@@ -468,6 +468,21 @@ config_load_sources(struct loader *ld, const config_setting_t *s,
 	}
 }
 
+/*
+ * rules, customers and targets are read after the walk, by their own
+ * modules (config_load_routing): rules need the targets and templates.
+ */
+static void
+config_load_later(struct loader *ld, const config_setting_t *s,
+		  const char *where, const struct key *k, void *obj)
+{
+	(void)ld;
+	(void)s;
+	(void)where;
+	(void)k;
+	(void)obj;
+}
+
 /* --- the key tables: a known key is one row ----------------------------- */
 
 #define KEY(name, type, expect, req, load, off, min, max, sub)                 \
@@ -518,6 +533,14 @@ static const struct key config_top_keys[] = {
 	config_admin_keys),
     KEY("sources", LIST, "a list ( { ... }, ... )", 1, config_load_sources, 0,
 	0, 0, config_source_keys),
+    KEY("templates_dir", STRING, "a string (a directory)", 0, config_load_dir,
+	CFG(templates_dir), 0, 0, NULL),
+    KEY("targets", LIST, "a list ( { ... }, ... )", 0, config_load_later, 0,
+	0, 0, NULL),
+    KEY("rules", LIST, "a list ( { ... }, ... )", 0, config_load_later, 0, 0,
+	0, NULL),
+    KEY("customers", GROUP, EXPECT_GROUP, 0, config_load_later, 0, 0, 0,
+	NULL),
     {.name = NULL},
 };
 
@@ -603,6 +626,52 @@ config_parse_file(struct loader *ld, config_t *lc)
 	return -1;
 }
 
+/* With no templates folder, every template a rule names is missing. */
+static int
+config_no_template(const char *name, void *arg)
+{
+	(void)name;
+	(void)arg;
+	return 0;
+}
+
+/* Templates, targets, rules and customers, each by its own module. */
+static void
+config_load_routing(struct loader *ld, const config_t *lc)
+{
+	struct config *cfg = ld->cfg;
+	const char **names = NULL;
+	struct rules_env env = {0};
+	const config_setting_t *s;
+	char path[PATH_MAX];
+	struct stat st;
+	size_t i;
+
+	if (cfg->templates_dir == NULL &&
+	    config_path(cfg, "templates", path, sizeof(path)) == 0 &&
+	    stat(path, &st) == 0)
+		cfg->templates_dir = strdup(path);
+	if (cfg->templates_dir != NULL)
+		templates_load(cfg->templates_dir, &cfg->templates, ld->d);
+	targets_load(config_lookup(lc, "targets"), cfg->dir, &cfg->targets,
+		     ld->d);
+	if ((s = config_lookup(lc, "rules")) != NULL) {
+		names = calloc(cfg->targets.n + 1, sizeof(*names));
+		for (i = 0; names != NULL && i < cfg->targets.n; i++)
+			names[i] = cfg->targets.list[i].name;
+		env.targets = names;
+		env.ntargets = names != NULL ? cfg->targets.n : 0;
+		env.template_exists = cfg->templates ? templates_exists : NULL;
+		env.arg = cfg->templates;
+		if (cfg->templates == NULL)
+			env.template_exists = config_no_template;
+		rules_load(s, &env, &cfg->rules, ld->d);
+		free(names);
+	}
+	if ((s = config_lookup(lc, "customers")) != NULL)
+		customers_load(s, cfg->dir, &cfg->customers, ld->d);
+}
+
 int
 config_load(const char *path, struct config **out, struct diag *d)
 {
@@ -623,6 +692,7 @@ config_load(const char *path, struct config **out, struct diag *d)
 	config_section(&ld, config_root_setting(&lc), "", config_top_keys,
 		       ld.cfg);
 	config_check_listeners(&ld, &lc);
+	config_load_routing(&ld, &lc);
 	if (d->nerrors == nerrors) {
 		*out = ld.cfg;
 		ld.cfg = NULL;
@@ -647,6 +717,11 @@ config_free(struct config *cfg)
 		secret_free(cfg->sources[i].token);
 	}
 	free(cfg->sources);
+	free(cfg->templates_dir);
+	targets_clear(&cfg->targets);
+	rules_free(cfg->rules);
+	customers_free(cfg->customers);
+	templates_free(cfg->templates);
 	secret_free(cfg->admin_token);
 	free(cfg->admin_listen);
 	free(cfg->state_dir);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 #include <event2/event.h>
@@ -17,6 +18,8 @@
 #include "psabridge/config.h"
 #include "psabridge/diag.h"
 #include "psabridge/log.h"
+#include "psabridge/render.h"
+#include "psabridge/router.h"
 #include "psabridge/server.h"
 
 #define EXIT_USAGE 2
@@ -27,8 +30,10 @@ static const char main_usage[] =
     "Receives security-vendor callbacks and turns them into PSA tickets.\n"
     "\n"
     "commands:\n"
-    "  serve -c FILE [-v]   run the daemon with configuration FILE\n"
-    "  check -c FILE        validate FILE and print every problem\n"
+    "  serve -c FILE [-v]           run the daemon with configuration FILE\n"
+    "  check -c FILE [--events DIR] validate FILE and print every problem\n"
+    "  render -c FILE [EVENT.json]  show what an event would become\n"
+    "  template FILE [DATA.json]    render one template file\n"
     "\n"
     "'psabridge COMMAND --help' tells more about a command.\n";
 
@@ -47,13 +52,16 @@ static const char serve_usage[] =
     "one stays).\n";
 
 static const char check_usage[] =
-    "usage: psabridge check -c FILE\n"
+    "usage: psabridge check -c FILE [--events DIR]\n"
     "\n"
-    "Loads FILE as 'serve' would, resolving every secret, and prints\n"
-    "'configuration OK' (exit 0) or every problem as FILE:LINE: message\n"
-    "(exit 1).  Warnings are printed too and do not fail the check.\n"
+    "Loads FILE as 'serve' would, resolving every secret and compiling\n"
+    "every rule and template, renders every sample event (*.json in DIR,\n"
+    "default tests/data/defensx when that folder exists) through the\n"
+    "rules, and prints 'configuration OK' (exit 0) or every problem as\n"
+    "FILE:LINE: message (exit 1).  Warnings do not fail the check.\n"
     "\n"
-    "  -c, --config FILE   configuration file\n";
+    "  -c, --config FILE   configuration file\n"
+    "  -e, --events DIR    sample callbacks to render\n";
 
 static void
 main_version(void)
@@ -65,43 +73,47 @@ main_version(void)
 	       sqlite3_libversion(), OpenSSL_version(OPENSSL_VERSION));
 }
 
-/* Parses -c FILE [-v] [-h]; returns 0, 1 when help was printed, -1 bad. */
+struct main_opts {
+	const char *config;
+	const char *events;
+	int verbose;
+};
+
+/* Parses -c FILE [-v] [-e DIR] [-h]; returns 0, 1 after help, -1 bad. */
 static int
-main_options(int argc, char **argv, const char *usage, int allow_verbose,
-	     const char **config, int *verbose)
+main_options(int argc, char **argv, const char *usage, const char *allowed,
+    struct main_opts *o)
 {
 	static const struct option longopts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "events", required_argument, NULL, 'e' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			*config = optarg;
-			break;
-		case 'v':
-			if (!allow_verbose)
-				goto bad;
-			*verbose = 1;
-			break;
-		case 'h':
+	while ((ch = getopt_long(argc, argv, "c:ve:h", longopts, NULL)) != -1) {
+		if (ch == 'h') {
 			fputs(usage, stdout);
 			return 1;
-		default:
-			goto bad;
 		}
+		if (ch == '?' || strchr(allowed, ch) == NULL)
+			goto bad;
+		if (ch == 'c')
+			o->config = optarg;
+		else if (ch == 'v')
+			o->verbose = 1;
+		else if (ch == 'e')
+			o->events = optarg;
 	}
-	if (optind != argc || *config == NULL) {
-		if (*config == NULL)
+	if (optind != argc || o->config == NULL) {
+		if (o->config == NULL)
 			fprintf(stderr, "psabridge: -c FILE is required\n");
 		else
 			fprintf(stderr, "psabridge: unexpected argument %s\n",
-				argv[optind]);
+			    argv[optind]);
 		goto bad;
 	}
 	return 0;
@@ -110,23 +122,49 @@ bad:
 	return -1;
 }
 
+/* Renders the sample events, when there are any; 0 or -1. */
+static int
+main_check_events(const struct config *cfg, const struct router *r,
+    const char *dir, struct diag *d, size_t *count)
+{
+	struct stat st;
+
+	*count = 0;
+	if (dir == NULL) {
+		dir = "tests/data/defensx";
+		if (stat(dir, &st) == -1)
+			return 0;
+	}
+	return render_events_dir(cfg, r, dir, count, d);
+}
+
 static int
 main_check(int argc, char **argv)
 {
-	const char *path = NULL;
+	struct main_opts o = { 0 };
 	struct config *cfg = NULL;
+	struct router *r = NULL;
+	size_t events = 0;
 	struct diag d;
-	int verbose = 0, rc;
+	int rc;
 
-	if ((rc = main_options(argc, argv, check_usage, 0, &path, &verbose)))
+	if ((rc = main_options(argc, argv, check_usage, "ce", &o)))
 		return rc == 1 ? EXIT_SUCCESS : EXIT_USAGE;
 	diag_init(&d);
-	rc = config_load(path, &cfg, &d);
-	diag_print(&d, stderr);
+	rc = config_load(o.config, &cfg, &d);
+	if (rc == 0 && (r = router_from_config(cfg, &d)) == NULL)
+		rc = -1;
 	if (rc == 0)
+		rc = main_check_events(cfg, r, o.events, &d, &events);
+	diag_print(&d, stderr);
+	if (rc == 0 && events > 0)
+		printf("configuration OK (%zu sample events rendered)\n",
+		    events);
+	else if (rc == 0)
 		printf("configuration OK\n");
 	else
-		fprintf(stderr, "%s: %zu error(s)\n", path, d.nerrors);
+		fprintf(stderr, "%s: %zu error(s)\n", o.config, d.nerrors);
+	router_unref(r);
 	config_free(cfg);
 	diag_free(&d);
 	return rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
@@ -135,14 +173,14 @@ main_check(int argc, char **argv)
 static int
 main_serve(int argc, char **argv)
 {
-	const char *path = NULL;
-	int verbose = 0, rc;
+	struct main_opts o = { 0 };
+	int rc;
 
-	if ((rc = main_options(argc, argv, serve_usage, 1, &path, &verbose)))
+	if ((rc = main_options(argc, argv, serve_usage, "cv", &o)))
 		return rc == 1 ? EXIT_SUCCESS : EXIT_USAGE;
-	if (verbose)
+	if (o.verbose)
 		log_set_level(LOG_LEVEL_DEBUG);
-	return server_run(path);
+	return server_run(o.config);
 }
 
 int
@@ -167,6 +205,10 @@ main(int argc, char **argv)
 		return main_serve(argc - 1, argv + 1);
 	if (strcmp(cmd, "check") == 0)
 		return main_check(argc - 1, argv + 1);
+	if (strcmp(cmd, "render") == 0)
+		return render_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "template") == 0)
+		return render_template_main(argc - 1, argv + 1);
 	fprintf(stderr, "psabridge: unknown command \"%s\"\n\n", cmd);
 	fputs(main_usage, stderr);
 	return EXIT_USAGE;

@@ -15,12 +15,14 @@
 #include "psabridge/diag.h"
 #include "psabridge/ingest.h"
 #include "psabridge/log.h"
+#include "psabridge/router.h"
 #include "psabridge/server.h"
 #include "psabridge/store.h"
 
 struct server {
 	const char *config_path;
 	struct config *cfg;
+	struct router *router;
 	struct event_base *base;
 	struct store *store;
 	struct commit *commit;
@@ -80,11 +82,13 @@ static void
 server_reload(struct server *s)
 {
 	struct config *cfg = NULL;
+	struct router *r = NULL;
 	struct diag d;
 
 	diag_init(&d);
 	log_info("msg=reloading config=%s", s->config_path);
-	if (config_load(s->config_path, &cfg, &d) == -1) {
+	if (config_load(s->config_path, &cfg, &d) == -1 ||
+	    (r = router_from_config(cfg, &d)) == NULL) {
 		server_log_diag(&d, 1);
 		log_error("msg=\"reload rejected, the running configuration "
 			  "stays\" errors=%zu",
@@ -102,11 +106,17 @@ server_reload(struct server *s)
 		log_error("msg=\"reload failed, out of memory\"");
 		goto out;
 	}
+	commit_set_router(s->commit, r);
+	router_unref(s->router);
+	s->router = r;
+	r = NULL;
 	config_free(s->cfg);
 	s->cfg = cfg;
 	cfg = NULL;
-	log_info("msg=reloaded sources=%zu", s->cfg->nsources);
+	log_info("msg=reloaded sources=%zu rules=%zu", s->cfg->nsources,
+	    router_rules(s->router) ? router_rules(s->router)->nrules : 0);
 out:
+	router_unref(r);
 	config_free(cfg);
 	diag_free(&d);
 }
@@ -137,8 +147,10 @@ server_start(struct server *s)
 		log_error("msg=\"cannot create the event loop\"");
 		return -1;
 	}
-	if ((s->commit = commit_new(s->base, s->store, err, sizeof(err))) ==
-		NULL ||
+	if ((s->commit = commit_new(s->base, s->store, err, sizeof(err))) !=
+	    NULL)
+		commit_set_router(s->commit, s->router);
+	if (s->commit == NULL ||
 	    (s->ingest = ingest_new(s->base, s->cfg, s->commit, err,
 				    sizeof(err))) == NULL ||
 	    (s->cfg->admin_listen != NULL &&
@@ -171,6 +183,7 @@ server_cleanup(struct server *s)
 	admin_free(s->admin);
 	ingest_free(s->ingest);
 	commit_free(s->commit);
+	router_unref(s->router);
 	store_close(s->store);
 	if (s->base != NULL)
 		event_base_free(s->base);
@@ -187,7 +200,8 @@ server_run(const char *config_path)
 	memset(&s, 0, sizeof(s));
 	s.config_path = config_path;
 	diag_init(&d);
-	if (config_load(config_path, &s.cfg, &d) == -1) {
+	if (config_load(config_path, &s.cfg, &d) == -1 ||
+	    (s.router = router_from_config(s.cfg, &d)) == NULL) {
 		diag_print(&d, stderr);
 		fprintf(stderr, "%s: %zu error(s), not starting\n", config_path,
 			d.nerrors);

@@ -45,6 +45,14 @@ store_ping(struct store *st, char *err, size_t errlen)
 	return st->ops->ping(st, err, errlen);
 }
 
+int
+store_release_held(struct store *st,
+    int (*mapped)(const char *customer_id, void *arg), void *arg,
+    size_t *released, char *err, size_t errlen)
+{
+	return st->ops->release_held(st, mapped, arg, released, err, errlen);
+}
+
 void
 store_close(struct store *st)
 {

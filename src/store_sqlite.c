@@ -52,6 +52,7 @@ struct store_sqlite {
 	int lock_fd;	   /* flock()ed: one psabridge per state_dir */
 	sqlite3 *db;
 	sqlite3_stmt *begin, *commit, *rollback, *find_dup, *insert;
+	sqlite3_stmt *insert_job;
 };
 
 static void
@@ -167,6 +168,7 @@ store_sqlite_close(struct store *st)
 	sqlite3_finalize(s->rollback);
 	sqlite3_finalize(s->find_dup);
 	sqlite3_finalize(s->insert);
+	sqlite3_finalize(s->insert_job);
 	sqlite3_close(s->db);
 	if (s->lock_fd != -1)
 		close(s->lock_fd);
@@ -300,6 +302,33 @@ store_sqlite_insert(struct store_sqlite *s, struct store_event *ev)
 	sqlite3_bind_int64(st, 5, ev->received_ms);
 	sqlite3_bind_text(st, 6, ev->body, (int)ev->body_len, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 7, ev->hash, STORE_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, ev->state ? ev->state : "received", -1,
+	    SQLITE_STATIC);
+	ret = store_sqlite_step_done(st);
+	sqlite3_clear_bindings(st);
+	return ret;
+}
+
+static int
+store_sqlite_insert_job(struct store_sqlite *s, const struct store_event *ev,
+    struct store_job *job)
+{
+	sqlite3_stmt *st = s->insert_job;
+	int ret;
+
+	if (store_new_id(ev->received_ms, job->id) == -1)
+		return -1;
+	sqlite3_bind_text(st, 1, job->id, STORE_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, ev->id, STORE_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, job->rule, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, job->target, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, job->action, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, job->template, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, job->correlate, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, job->customer_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 9, job->held ? "held" : "pending", -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_int64(st, 10, ev->received_ms);
 	ret = store_sqlite_step_done(st);
 	sqlite3_clear_bindings(st);
 	return ret;
@@ -308,6 +337,7 @@ store_sqlite_insert(struct store_sqlite *s, struct store_event *ev)
 static int
 store_sqlite_append_one(struct store_sqlite *s, struct store_event *ev)
 {
+	size_t i;
 	int dup = 0;
 
 	if (ev->dedup_window_ms > 0 &&
@@ -319,6 +349,10 @@ store_sqlite_append_one(struct store_sqlite *s, struct store_event *ev)
 	}
 	if (store_sqlite_insert(s, ev) == -1)
 		return -1;
+	for (i = 0; i < ev->njobs; i++) {
+		if (store_sqlite_insert_job(s, ev, &ev->jobs[i]) == -1)
+			return -1;
+	}
 	ev->outcome = STORE_STORED;
 	return 0;
 }
@@ -369,10 +403,83 @@ store_sqlite_ping(struct store *st, char *err, size_t errlen)
 	return 0;
 }
 
+/* Collects the distinct customer ids of held jobs. */
+static int
+store_sqlite_held_ids(struct store_sqlite *s, char ***ids, size_t *n)
+{
+	sqlite3_stmt *st;
+	char **p;
+	int rc;
+
+	*ids = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(s->db,
+		"SELECT DISTINCT customer_id FROM jobs WHERE state = 'held'"
+		" AND customer_id IS NOT NULL",
+		-1, &st, NULL) != SQLITE_OK)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+
+		if ((p = realloc(*ids, (*n + 1) * sizeof(*p))) == NULL)
+			break;
+		*ids = p;
+		if (((*ids)[*n] = strdup(id ? id : "")) == NULL)
+			break;
+		(*n)++;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int
+store_sqlite_release_held(struct store *sto,
+    int (*mapped)(const char *customer_id, void *arg), void *arg,
+    size_t *released, char *err, size_t errlen)
+{
+	struct store_sqlite *s = (struct store_sqlite *)sto;
+	sqlite3_stmt *st = NULL;
+	char **ids;
+	size_t n, i;
+	int ret = -1;
+
+	*released = 0;
+	if (store_sqlite_held_ids(s, &ids, &n) == -1 ||
+	    store_sqlite_step_done(s->begin) == -1 ||
+	    sqlite3_prepare_v2(s->db,
+		"UPDATE jobs SET state = 'pending' WHERE state = 'held'"
+		" AND customer_id = ?",
+		-1, &st, NULL) != SQLITE_OK)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (!mapped(ids[i], arg))
+			continue;
+		sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_STATIC);
+		if (store_sqlite_step_done(st) == -1)
+			goto out;
+		*released += (size_t)sqlite3_changes(s->db);
+	}
+	if (store_sqlite_step_done(s->commit) == -1)
+		goto out;
+	ret = 0;
+out:
+	if (ret == -1) {
+		store_sqlite_error(s->db, "releasing held jobs", err, errlen);
+		if (sqlite3_get_autocommit(s->db) == 0)
+			store_sqlite_step_done(s->rollback);
+	}
+	sqlite3_finalize(st);
+	for (i = 0; ids != NULL && i < n; i++)
+		free(ids[i]);
+	free(ids);
+	return ret;
+}
+
 const struct store_ops store_sqlite_ops = {
     .name = "sqlite",
     .open = store_sqlite_open,
     .append = store_sqlite_append,
     .ping = store_sqlite_ping,
+    .release_held = store_sqlite_release_held,
     .close = store_sqlite_close,
 };

@@ -30,6 +30,7 @@ struct commit_stats {
 	uint64_t batches;  /* transactions attempted */
 	uint64_t events;   /* events in them */
 	uint64_t failures; /* transactions that failed */
+	uint64_t released; /* held jobs released by reloads */
 };
 
 /*
@@ -38,6 +39,14 @@ struct commit_stats {
  */
 struct commit *commit_new(struct event_base *base, struct store *st, char *err,
 			  size_t errlen);
+
+/*
+ * Routes every new event through r from the next batch on (takes a
+ * reference; NULL: events are stored unrouted).  Held jobs whose customer
+ * r maps are released before that batch.
+ */
+struct router;
+void commit_set_router(struct commit *c, struct router *r);
 
 /*
  * Queues item; item->ev.body and the strings it points to must stay valid

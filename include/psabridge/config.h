@@ -12,7 +12,11 @@
 
 #include <stddef.h>
 
+#include "psabridge/customers.h"
 #include "psabridge/diag.h"
+#include "psabridge/rules.h"
+#include "psabridge/target.h"
+#include "psabridge/templates.h"
 
 struct config_source {
 	char *name;  /* unique, [A-Za-z0-9_-]{1,64} */
@@ -35,6 +39,11 @@ struct config {
 	char *admin_token;	 /* NULL when admin.token is not set */
 	struct config_source *sources;
 	size_t nsources;
+	char *templates_dir;            /* default: templates/ beside the file */
+	struct targets targets;         /* `targets`, possibly none */
+	struct rules *rules;            /* `rules`, NULL when absent */
+	struct customers *customers;    /* `customers`, NULL when absent */
+	struct templates *templates;    /* NULL when the folder is absent */
 };
 
 /*

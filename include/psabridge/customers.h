@@ -33,29 +33,40 @@ enum customers_unmapped {
 struct customers;
 
 /*
- * Reads the `customers` group (file relative to base_dir) and the CSV it
- * names.  Problems go to d: config ones as CFGFILE:LINE, CSV ones as
- * CSVFILE:LINE (bad quoting, a row with the wrong number of fields, a
- * missing required column, an empty or duplicate customer_id, invalid
- * UTF-8, "default" without a "*" row).  Returns 0 and a table the caller
- * frees with customers_free(), or -1.
+ * Reads the `customers` group (file relative to base_dir unless absolute;
+ * base_dir NULL or "." means the cwd) and the CSV it names.  group is
+ * borrowed.  Problems go to d, all of them in one pass: config ones as
+ * CFGFILE:LINE (unknown key, bad unmapped, a file that cannot be read,
+ * with strerror), CSV ones as CSVFILE:LINE (bad quoting, a row with the
+ * wrong number of fields, a missing required column, an empty or duplicate
+ * customer_id, invalid UTF-8, "default" without a "*" row).  Line numbers
+ * are physical lines, counting those inside quoted fields; a row's problem
+ * names the line where the row starts.  Returns 0 and a table the caller
+ * frees with customers_free(), or -1 and *out = NULL.
  */
 int customers_load(const config_setting_t *group, const char *base_dir,
-    struct customers **out, struct diag *d);
+		   struct customers **out, struct diag *d);
 
-/* Loads a CSV file directly (used by customers_load and the tests). */
+/*
+ * Loads a CSV file directly (used by customers_load and the tests); a
+ * file that cannot be read is reported as "CSVFILE: cannot read: ...".
+ * Same ownership and results as customers_load().
+ */
 int customers_load_csv(const char *path, enum customers_unmapped policy,
-    struct customers **out, struct diag *d);
+		       struct customers **out, struct diag *d);
 
 /*
  * The row for customer_id (borrowed, valid until customers_free), the "*"
- * row when there is none and the policy is "default", else NULL.
+ * row when there is none and the policy is "default", else NULL.  A NULL
+ * customer_id, or "*" itself, counts as one that is not in the table.
+ * Every value in the row is a string.
  */
-const cJSON *customers_find(const struct customers *c,
-    const char *customer_id);
+const cJSON *customers_find(const struct customers *c, const char *customer_id);
 
 enum customers_unmapped customers_policy(const struct customers *c);
+/* Rows in the table, the "*" row included. */
 size_t customers_count(const struct customers *c);
+/* The CSV's path as it was opened (base_dir joined); borrowed. */
 const char *customers_file(const struct customers *c);
 
 /* NULL is safe. */

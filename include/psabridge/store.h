@@ -20,6 +20,18 @@ enum store_outcome {
 	STORE_FAILED,	 /* not stored: the sender must try again */
 };
 
+/* A job an event's routing produced, stored with it. */
+struct store_job {
+	const char *rule;
+	const char *target;
+	const char *action;      /* create, note, close, notify */
+	const char *template;    /* NULL: the target's default */
+	const char *correlate;   /* the rendered key, or NULL */
+	const char *customer_id; /* for releasing held jobs, or NULL */
+	int held;                /* 1: waits for the customer's mapping */
+	char id[STORE_ID_LEN + 1]; /* filled by store_append() */
+};
+
 /* One event to append.  The caller owns every pointer. */
 struct store_event {
 	const char *source;
@@ -30,6 +42,9 @@ struct store_event {
 	size_t body_len;
 	unsigned char hash[STORE_HASH_LEN];
 	int64_t dedup_window_ms; /* 0: never a duplicate */
+	const char *state;       /* routed, unrouted, dropped; NULL: received */
+	struct store_job *jobs;  /* stored with the event, in order */
+	size_t njobs;
 	/* Filled by store_append(): */
 	enum store_outcome outcome;
 	char id[STORE_ID_LEN + 1]; /* the new id, or the first one's */
@@ -44,6 +59,9 @@ struct store_ops {
 	int (*append)(struct store *st, struct store_event **evs, size_t n,
 		      char *err, size_t errlen);
 	int (*ping)(struct store *st, char *err, size_t errlen);
+	int (*release_held)(struct store *st,
+	    int (*mapped)(const char *customer_id, void *arg), void *arg,
+	    size_t *released, char *err, size_t errlen);
 	void (*close)(struct store *st);
 };
 
@@ -70,6 +88,14 @@ int store_append(struct store *st, struct store_event **evs, size_t n,
 
 /* Returns 0 when the store answers, -1 with a message otherwise. */
 int store_ping(struct store *st, char *err, size_t errlen);
+
+/*
+ * Moves every held job whose customer_id mapped() now knows to pending,
+ * in one transaction; *released says how many.  0 or -1.
+ */
+int store_release_held(struct store *st,
+    int (*mapped)(const char *customer_id, void *arg), void *arg,
+    size_t *released, char *err, size_t errlen);
 
 /* NULL is safe. */
 void store_close(struct store *st);

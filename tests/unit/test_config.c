@@ -347,10 +347,9 @@ test_unknown_top_level_key_is_error(void **state)
 {
 	struct fx *fx = *state;
 
-	/* rules and friends are future keys: unknown until they exist. */
-	assert_load_fails(fx, MINIMAL "foo = 1;\nrules = ();\n", 2);
+	assert_load_fails(fx, MINIMAL "foo = 1;\nrule = ();\n", 2);
 	expect_error(fx, 5, "unknown key \"foo\"");
-	expect_error(fx, 6, "unknown key \"rules\"");
+	expect_error(fx, 6, "unknown key \"rule\"");
 }
 
 static void

@@ -1,0 +1,1316 @@
+/*
+ * mustache: compiles a template into a flat node list and renders it against
+ * a cJSON tree.
+ *
+ * Compiling is three passes over the source, each simple on its own:
+ *   scan        splits the source into tags, following set-delimiter tags,
+ *               and pairs every section with its closing tag;
+ *   standalone  marks the tags that are alone on their line: the
+ *               specification removes such a line (indentation and newline)
+ *               from the output;
+ *   build       emits nodes in pre-order.  A section's content is the nodes
+ *               up to its `end`, so rendering walks an array, not a tree.
+ * Partials are compiled when a render first needs them (the name may come
+ * from the data) and kept until that render returns.
+ *
+ * Indentation (standalone partials, parents and blocks) is not pasted into
+ * the source as the specification describes it, but added at render time
+ * after every newline that comes from template text: the same output, and
+ * one compiled partial serves every indentation.  Blocks whose lines are
+ * indented in the source are dedented at compile time instead, so that the
+ * site that expands them decides their indentation (~inheritance.json).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "psabridge/mustache.h"
+
+#define MUSTACHE_MAX_NEST    100 /* sections open at once in one template */
+#define MUSTACHE_MAX_DEPTH   64	 /* partials, parents, blocks inside each other */
+#define MUSTACHE_MAX_CACHED  256 /* distinct partial names in one render */
+#define MUSTACHE_MAX_DELIM   32	 /* bytes in a set delimiter */
+#define MUSTACHE_NOPOS	     ((size_t)-1)
+
+enum mustache_node_type {
+	MN_TEXT,
+	MN_VAR,
+	MN_RAW,
+	MN_SECTION, /* from here on, nodes have content up to `end` */
+	MN_INVERTED,
+	MN_PARENT,
+	MN_BLOCK,
+	MN_PARTIAL, /* no content */
+};
+
+struct mustache_node {
+	unsigned char type;
+	unsigned char dynamic;	  /* {{>*x}}: the name is looked up in the data */
+	unsigned char standalone; /* alone on its line: expansion is indented */
+	int line, column;
+	size_t off, len; /* in pool: the text, or the name (parts NUL-ended) */
+	size_t nparts;	 /* parts of a dotted name; 0 is "." */
+	size_t ind, indlen; /* in pool: indentation of the expansion */
+	size_t end;	    /* one past the last node of the content */
+};
+
+struct mustache {
+	struct mustache_node *nodes;
+	size_t nnodes, nodecap;
+	char *pool; /* every text, name and indentation */
+	size_t poollen, poolcap;
+	mustache_partial_fn partial_fn;
+	void *arg;
+};
+
+/* A tag as the scanner found it; offsets into the source. */
+struct mustache_tok {
+	char type; /* # ^ / ! = > < $ & { or 'v' (variable) */
+	unsigned char standalone;
+	unsigned char dynamic;
+	size_t start, end;   /* the tag itself */
+	size_t estart, eend; /* with what its standalone line gives up */
+	size_t raw, rawlen;  /* content after the sigil, trimmed */
+	size_t name, namelen; /* raw without a dynamic name's '*' */
+	size_t match;	      /* opener <-> closing tag */
+};
+
+struct mustache_scan {
+	const char *src;
+	size_t len;
+	const char *otag, *ctag;
+	size_t olen, clen;
+	struct mustache_tok *toks;
+	size_t ntoks, cap;
+	size_t stack[MUSTACHE_MAX_NEST];
+	size_t depth;
+	struct mustache_error *err;
+};
+
+struct mustache_pos {
+	size_t pos;
+	int line, column;
+};
+
+static int mustache_fail(struct mustache_error *err, const char *src,
+    size_t pos, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int
+mustache_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static int
+mustache_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Columns count characters, not bytes: UTF-8 continuation bytes are skipped. */
+static void
+mustache_advance(const char *src, struct mustache_pos *p, size_t to)
+{
+	for (; p->pos < to; p->pos++) {
+		unsigned char c = (unsigned char)src[p->pos];
+
+		if (c == '\n') {
+			p->line++;
+			p->column = 1;
+		} else if ((c & 0xc0) != 0x80) {
+			p->column++;
+		}
+	}
+}
+
+static int
+mustache_fail(struct mustache_error *err, const char *src, size_t pos,
+    const char *fmt, ...)
+{
+	struct mustache_pos p = {0, 1, 1};
+	va_list ap;
+
+	mustache_advance(src, &p, pos);
+	err->line = p.line;
+	err->column = p.column;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static size_t
+mustache_find(const char *s, size_t len, size_t from, const char *needle,
+    size_t nlen)
+{
+	const char *p;
+
+	while (from + nlen <= len) {
+		p = memchr(s + from, needle[0], len - from - nlen + 1);
+		if (p == NULL)
+			return MUSTACHE_NOPOS;
+		from = (size_t)(p - s);
+		if (memcmp(p, needle, nlen) == 0)
+			return from;
+		from++;
+	}
+	return MUSTACHE_NOPOS;
+}
+
+/* Start of pos's line if only blanks precede pos on it. */
+static size_t
+mustache_line_start(const char *src, size_t pos)
+{
+	while (pos > 0 && mustache_blank(src[pos - 1]))
+		pos--;
+	return pos == 0 || src[pos - 1] == '\n' ? pos : MUSTACHE_NOPOS;
+}
+
+/* Past pos's line end if only blanks follow pos; *nl: where the newline is. */
+static size_t
+mustache_line_end(const char *src, size_t len, size_t pos, size_t *nl)
+{
+	while (pos < len && mustache_blank(src[pos]))
+		pos++;
+	*nl = pos;
+	if (pos == len)
+		return pos;
+	if (src[pos] == '\n')
+		return pos + 1;
+	if (src[pos] == '\r' && pos + 1 < len && src[pos + 1] == '\n')
+		return pos + 2;
+	return MUSTACHE_NOPOS;
+}
+
+/* "." or parts separated by single dots. */
+static int
+mustache_dotted_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 1 && s[0] == '.')
+		return 1;
+	for (i = 0; i < n; i++)
+		if (s[i] == '.' && (i == 0 || i + 1 == n || s[i + 1] == '.'))
+			return 0;
+	return 1;
+}
+
+static struct mustache_tok *
+scan_push(struct mustache_scan *s, size_t at)
+{
+	struct mustache_tok *t;
+	size_t cap;
+
+	if (s->ntoks == s->cap) {
+		cap = s->cap ? s->cap * 2 : 64;
+		t = realloc(s->toks, cap * sizeof(*t));
+		if (t == NULL) {
+			mustache_fail(s->err, s->src, at, "out of memory");
+			return NULL;
+		}
+		s->toks = t;
+		s->cap = cap;
+	}
+	t = &s->toks[s->ntoks++];
+	memset(t, 0, sizeof(*t));
+	return t;
+}
+
+/* {{=<% %>=}}: two words without '=', content between the '=' signs. */
+static int
+scan_delims(struct mustache_scan *s, size_t at, size_t p, size_t e)
+{
+	const char *src = s->src;
+	size_t a, b, c;
+
+	while (p < e && mustache_space(src[p]))
+		p++;
+	while (e > p && mustache_space(src[e - 1]))
+		e--;
+	for (a = p; a < e && !mustache_space(src[a]); a++)
+		;
+	for (b = a; b < e && mustache_space(src[b]); b++)
+		;
+	for (c = b; c < e && !mustache_space(src[c]); c++)
+		;
+	if (a == p || b == a || b == e || c != e ||
+	    memchr(src + p, '=', e - p) != NULL)
+		return mustache_fail(s->err, src, at,
+		    "bad delimiters: expected {{=OPEN CLOSE=}}");
+	if (a - p > MUSTACHE_MAX_DELIM || e - b > MUSTACHE_MAX_DELIM)
+		return mustache_fail(s->err, src, at,
+		    "delimiter longer than %d bytes", MUSTACHE_MAX_DELIM);
+	s->otag = src + p;
+	s->olen = a - p;
+	s->ctag = src + b;
+	s->clen = e - b;
+	return 0;
+}
+
+static int
+scan_name(struct mustache_scan *s, struct mustache_tok *t, size_t p, size_t e)
+{
+	const char *src = s->src;
+	size_t i;
+
+	while (p < e && mustache_space(src[p]))
+		p++;
+	while (e > p && mustache_space(src[e - 1]))
+		e--;
+	t->raw = p;
+	t->rawlen = e - p;
+	if ((t->type == '>' || t->type == '<') && p < e && src[p] == '*') {
+		t->dynamic = 1;
+		for (p++; p < e && mustache_space(src[p]); p++)
+			;
+	}
+	t->name = p;
+	t->namelen = e - p;
+	if (p == e)
+		return mustache_fail(s->err, src, t->start, "empty tag name");
+	for (i = p; i < e; i++)
+		if (mustache_space(src[i]))
+			return mustache_fail(s->err, src, t->start,
+			    "space in tag name \"%.*s\"", (int)(e - p), src + p);
+	if ((strchr("v&{#^", t->type) != NULL || t->dynamic) &&
+	    !mustache_dotted_ok(src + p, e - p))
+		return mustache_fail(s->err, src, t->start,
+		    "bad name \"%.*s\": empty part between dots", (int)(e - p),
+		    src + p);
+	return 0;
+}
+
+/* Pairs sections (#, ^, <, $) with their closing tags. */
+static int
+scan_match(struct mustache_scan *s, size_t i)
+{
+	struct mustache_tok *t = &s->toks[i], *o;
+	const char *src = s->src;
+
+	if (strchr("#^<$", t->type) != NULL) {
+		if (s->depth == MUSTACHE_MAX_NEST)
+			return mustache_fail(s->err, src, t->start,
+			    "sections nested deeper than %d",
+			    MUSTACHE_MAX_NEST);
+		s->stack[s->depth++] = i;
+		return 0;
+	}
+	if (t->type != '/')
+		return 0;
+	if (s->depth == 0)
+		return mustache_fail(s->err, src, t->start,
+		    "closing tag \"%.*s\" without an open section",
+		    (int)t->rawlen, src + t->raw);
+	o = &s->toks[s->stack[--s->depth]];
+	if (o->rawlen != t->rawlen ||
+	    memcmp(src + o->raw, src + t->raw, t->rawlen) != 0)
+		return mustache_fail(s->err, src, t->start,
+		    "closing tag \"%.*s\" does not match open section \"%.*s\"",
+		    (int)t->rawlen, src + t->raw, (int)o->rawlen, src + o->raw);
+	o->match = i;
+	t->match = s->stack[s->depth];
+	return 0;
+}
+
+static int
+scan_tag(struct mustache_scan *s, size_t at, size_t *next)
+{
+	const char *src = s->src;
+	char needle[MUSTACHE_MAX_DELIM + 1];
+	size_t p = at + s->olen, nlen = 0, close;
+	struct mustache_tok *t;
+	char type = 'v';
+
+	while (p < s->len && mustache_space(src[p]))
+		p++;
+	if (p < s->len && src[p] != '\0' && strchr("#^/!=><$&{", src[p]))
+		type = src[p++];
+	/* {{{x}}} and {{=a b=}} end with one more character before }}. */
+	if (type == '{' || type == '=')
+		needle[nlen++] = type == '{' ? '}' : '=';
+	memcpy(needle + nlen, s->ctag, s->clen);
+	nlen += s->clen;
+	close = mustache_find(src, s->len, p, needle, nlen);
+	if (close == MUSTACHE_NOPOS)
+		return mustache_fail(s->err, src, at,
+		    "unclosed tag: no \"%.*s\" follows", (int)nlen, needle);
+	if ((t = scan_push(s, at)) == NULL)
+		return -1;
+	t->type = type;
+	t->start = t->estart = at;
+	t->end = t->eend = close + nlen;
+	*next = t->end;
+	if (type == '!')
+		return 0;
+	if (type == '=')
+		return scan_delims(s, at, p, close);
+	if (scan_name(s, t, p, close) == -1)
+		return -1;
+	return scan_match(s, s->ntoks - 1);
+}
+
+static int
+scan_all(struct mustache_scan *s)
+{
+	size_t pos = 0, at;
+	struct mustache_tok *o;
+
+	while ((at = mustache_find(s->src, s->len, pos, s->otag, s->olen)) !=
+	       MUSTACHE_NOPOS)
+		if (scan_tag(s, at, &pos) == -1)
+			return -1;
+	if (s->depth > 0) {
+		o = &s->toks[s->stack[s->depth - 1]];
+		return mustache_fail(s->err, s->src, o->start,
+		    "unclosed section \"%.*s\"", (int)o->rawlen,
+		    s->src + o->raw);
+	}
+	return 0;
+}
+
+static void
+standalone_single(struct mustache_scan *s, struct mustache_tok *t)
+{
+	size_t ls, le, nl;
+
+	if (strchr("#^/!=><$", t->type) == NULL)
+		return;
+	ls = mustache_line_start(s->src, t->start);
+	le = mustache_line_end(s->src, s->len, t->end, &nl);
+	if (ls == MUSTACHE_NOPOS || le == MUSTACHE_NOPOS)
+		return;
+	t->standalone = 1;
+	t->estart = ls;
+	t->eend = le;
+}
+
+/* '<' or '$', or for a closing tag 'P' (parent) or 'B' (block). */
+static char
+standalone_kind(const struct mustache_scan *s, const struct mustache_tok *t)
+{
+	if (t->type == '/')
+		switch (s->toks[t->match].type) {
+		case '<':
+			return 'P';
+		case '$':
+			return 'B';
+		default:
+			return 0;
+		}
+	return t->type == '<' || t->type == '$' ? t->type : 0;
+}
+
+/*
+ * Parents and blocks may share a line with their neighbour and still count
+ * as standalone (~inheritance.json "Standalone parent", "Standalone
+ * block"): {{<p}}{{$b}}, {{/b}}{{/p}} and {{<p}}{{/p}} give up their whole
+ * line; an empty block {{$b}}{{/b}} keeps its newline.
+ */
+static void
+standalone_pair(struct mustache_scan *s, size_t i)
+{
+	struct mustache_tok *a = &s->toks[i], *b = &s->toks[i + 1];
+	size_t ls, le, nl;
+	char ka, kb;
+
+	if (a->end != b->start || a->standalone || b->standalone)
+		return;
+	ka = standalone_kind(s, a);
+	kb = standalone_kind(s, b);
+	if (ka == 0 || kb == 0)
+		return;
+	ls = mustache_line_start(s->src, a->start);
+	le = mustache_line_end(s->src, s->len, b->end, &nl);
+	if (ls == MUSTACHE_NOPOS || le == MUSTACHE_NOPOS)
+		return;
+	if ((ka == '<' && (kb == '$' || kb == 'P')) ||
+	    (ka == 'B' && kb == 'P')) {
+		a->estart = ls;
+		b->eend = le;
+	} else if (ka == '$' && kb == 'B') {
+		a->estart = ls;
+		b->eend = nl;
+	} else {
+		return;
+	}
+	a->standalone = b->standalone = 1;
+}
+
+static void
+standalone_all(struct mustache_scan *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->ntoks; i++)
+		standalone_single(s, &s->toks[i]);
+	for (i = 0; i + 1 < s->ntoks; i++)
+		standalone_pair(s, i);
+}
+
+struct mustache_build {
+	const struct mustache_scan *s;
+	struct mustache *t;
+	struct mustache_pos pos;
+	size_t stack[MUSTACHE_MAX_NEST];
+	size_t strip[MUSTACHE_MAX_NEST + 1]; /* blanks cut from line starts */
+	size_t depth;
+	struct mustache_error *err;
+};
+
+static int
+pool_add(struct mustache_build *b, const char *s, size_t n)
+{
+	struct mustache *t = b->t;
+	size_t cap;
+	char *p;
+
+	if (n > t->poolcap - t->poollen) {
+		cap = t->poolcap ? t->poolcap : 256;
+		while (cap - t->poollen < n)
+			cap *= 2;
+		if ((p = realloc(t->pool, cap)) == NULL)
+			return mustache_fail(b->err, b->s->src, b->pos.pos,
+			    "out of memory");
+		t->pool = p;
+		t->poolcap = cap;
+	}
+	memcpy(t->pool + t->poollen, s, n);
+	t->poollen += n;
+	return 0;
+}
+
+static struct mustache_node *
+build_node(struct mustache_build *b, int type, size_t at)
+{
+	struct mustache_node *n;
+
+	if (b->t->nnodes == b->t->nodecap) { /* sized for every token */
+		mustache_fail(b->err, b->s->src, at, "internal: node overflow");
+		return NULL;
+	}
+	mustache_advance(b->s->src, &b->pos, at);
+	n = &b->t->nodes[b->t->nnodes++];
+	memset(n, 0, sizeof(*n));
+	n->type = (unsigned char)type;
+	n->line = b->pos.line;
+	n->column = b->pos.column;
+	n->off = b->t->poollen;
+	return n;
+}
+
+/* Text from..to, with up to `strip` blanks cut at each line start. */
+static int
+build_text(struct mustache_build *b, size_t from, size_t to)
+{
+	const char *src = b->s->src, *nl;
+	size_t strip = b->strip[b->depth], k, e;
+	struct mustache_node *n;
+
+	if (from >= to)
+		return 0;
+	if ((n = build_node(b, MN_TEXT, from)) == NULL)
+		return -1;
+	while (from < to) {
+		if (from == 0 || src[from - 1] == '\n')
+			for (k = 0; k < strip && from < to &&
+				    mustache_blank(src[from]);
+			     k++)
+				from++;
+		nl = memchr(src + from, '\n', to - from);
+		e = nl != NULL ? (size_t)(nl - src) + 1 : to;
+		if (pool_add(b, src + from, e - from) == -1)
+			return -1;
+		from = e;
+	}
+	n->len = b->t->poollen - n->off;
+	if (n->len == 0)
+		b->t->nnodes--;
+	return 0;
+}
+
+/* The name, NUL-ended; a dotted one as one NUL-ended string per part. */
+static int
+build_name(struct mustache_build *b, struct mustache_node *n,
+    const struct mustache_tok *k, int dotted)
+{
+	const char *s = b->s->src + k->name;
+	size_t i, from = 0;
+
+	n->off = b->t->poollen;
+	n->nparts = 1;
+	if (dotted && k->namelen == 1 && s[0] == '.') {
+		n->nparts = 0;
+		return pool_add(b, "", 1);
+	}
+	for (i = 0; dotted && i < k->namelen; i++) {
+		if (s[i] != '.')
+			continue;
+		if (pool_add(b, s + from, i - from) == -1 ||
+		    pool_add(b, "", 1) == -1)
+			return -1;
+		from = i + 1;
+		n->nparts++;
+	}
+	n->len = k->namelen;
+	if (pool_add(b, s + from, k->namelen - from) == -1)
+		return -1;
+	return pool_add(b, "", 1);
+}
+
+static int
+build_indent(struct mustache_build *b, struct mustache_node *n, size_t from,
+    size_t len)
+{
+	size_t strip = b->strip[b->depth];
+
+	/* The enclosing block's dedent applies to this line too. */
+	strip = strip < len ? strip : len;
+	n->standalone = 1;
+	n->ind = b->t->poollen;
+	n->indlen = len - strip;
+	return pool_add(b, b->s->src + from + strip, len - strip);
+}
+
+/* Common leading blanks of the lines from..to that are not blank. */
+static size_t
+build_margin(const char *src, size_t from, size_t to, size_t *at)
+{
+	size_t m = MUSTACHE_NOPOS, e, w, k;
+
+	*at = from;
+	while (from < to) {
+		for (e = from; e < to && src[e] != '\n'; e++)
+			;
+		for (w = from; w < e && mustache_space(src[w]); w++)
+			;
+		if (w < e && m == MUSTACHE_NOPOS) {
+			m = w - from;
+			*at = from;
+		} else if (w < e) {
+			for (k = 0; k < m && k < w - from &&
+				    src[from + k] == src[*at + k];
+			     k++)
+				;
+			m = k;
+		}
+		from = e + 1;
+	}
+	return m == MUSTACHE_NOPOS ? 0 : m;
+}
+
+/*
+ * A standalone block is reindented where it is expanded: its own lines lose
+ * their common indentation, and the expansion adds that indentation back
+ * (or, when the block's lines are not indented, the tag's).
+ */
+static int
+build_block(struct mustache_build *b, struct mustache_node *n,
+    const struct mustache_tok *k)
+{
+	const struct mustache_tok *c = &b->s->toks[k->match];
+	size_t strip = b->strip[b->depth], m, at;
+
+	b->strip[b->depth + 1] = strip;
+	if (!k->standalone)
+		return 0;
+	m = build_margin(b->s->src, k->eend, c->estart, &at);
+	if (m > strip) {
+		b->strip[b->depth + 1] = m;
+		n->standalone = 1;
+		n->ind = b->t->poollen;
+		n->indlen = m - strip;
+		return pool_add(b, b->s->src + at + strip, m - strip);
+	}
+	return build_indent(b, n, k->estart, k->start - k->estart);
+}
+
+static int
+build_open(struct mustache_build *b, const struct mustache_tok *k, int type)
+{
+	struct mustache_node *n;
+
+	if ((n = build_node(b, type, k->start)) == NULL)
+		return -1;
+	if (build_name(b, n, k, type != MN_BLOCK && (type != MN_PARENT ||
+							k->dynamic)) == -1)
+		return -1;
+	n->dynamic = k->dynamic;
+	if (type == MN_PARENT && k->standalone &&
+	    build_indent(b, n, k->estart, k->start - k->estart) == -1)
+		return -1;
+	b->strip[b->depth + 1] = b->strip[b->depth];
+	if (type == MN_BLOCK && build_block(b, n, k) == -1)
+		return -1;
+	b->stack[b->depth++] = b->t->nnodes - 1;
+	return 0;
+}
+
+static int
+build_tag(struct mustache_build *b, const struct mustache_tok *k)
+{
+	struct mustache_node *n;
+
+	switch (k->type) {
+	case '!':
+	case '=':
+		return 0;
+	case '/':
+		b->t->nodes[b->stack[--b->depth]].end = b->t->nnodes;
+		return 0;
+	case '#':
+		return build_open(b, k, MN_SECTION);
+	case '^':
+		return build_open(b, k, MN_INVERTED);
+	case '<':
+		return build_open(b, k, MN_PARENT);
+	case '$':
+		return build_open(b, k, MN_BLOCK);
+	case '>':
+		if ((n = build_node(b, MN_PARTIAL, k->start)) == NULL ||
+		    build_name(b, n, k, k->dynamic) == -1)
+			return -1;
+		n->dynamic = k->dynamic;
+		return k->standalone
+			   ? build_indent(b, n, k->estart, k->start - k->estart)
+			   : 0;
+	default:
+		if ((n = build_node(b, k->type == 'v' ? MN_VAR : MN_RAW,
+			 k->start)) == NULL)
+			return -1;
+		return build_name(b, n, k, 1);
+	}
+}
+
+static int
+build_all(struct mustache_build *b)
+{
+	const struct mustache_scan *s = b->s;
+	size_t i, prev = 0;
+
+	for (i = 0; i < s->ntoks; i++) {
+		if (build_text(b, prev, s->toks[i].estart) == -1 ||
+		    build_tag(b, &s->toks[i]) == -1)
+			return -1;
+		prev = s->toks[i].eend;
+	}
+	return build_text(b, prev, s->len);
+}
+
+int
+mustache_compile(const char *src, size_t len, mustache_partial_fn partial_fn,
+    void *arg, struct mustache **out, struct mustache_error *err)
+{
+	struct mustache_error dummy;
+	struct mustache_scan s;
+	struct mustache_build b;
+	struct mustache *t = NULL;
+	int rc = -1;
+
+	*out = NULL;
+	memset(&s, 0, sizeof(s));
+	s.err = err != NULL ? err : &dummy;
+	memset(s.err, 0, sizeof(*s.err));
+	s.src = src != NULL ? src : "";
+	s.len = src != NULL ? len : 0;
+	s.otag = "{{";
+	s.ctag = "}}";
+	s.olen = s.clen = 2;
+	if (scan_all(&s) == -1)
+		goto out;
+	standalone_all(&s);
+	memset(&b, 0, sizeof(b));
+	b.s = &s;
+	b.err = s.err;
+	b.pos.line = b.pos.column = 1;
+	if ((t = calloc(1, sizeof(*t))) == NULL ||
+	    (t->nodes = calloc(2 * s.ntoks + 1, sizeof(*t->nodes))) == NULL) {
+		mustache_fail(s.err, s.src, 0, "out of memory");
+		goto out;
+	}
+	t->nodecap = 2 * s.ntoks + 1; /* a text before each tag, one after */
+	t->partial_fn = partial_fn;
+	t->arg = arg;
+	b.t = t;
+	if (build_all(&b) == -1)
+		goto out;
+	*out = t;
+	t = NULL;
+	rc = 0;
+out:
+	free(s.toks);
+	mustache_free(t);
+	return rc;
+}
+
+void
+mustache_free(struct mustache *t)
+{
+	if (t == NULL)
+		return;
+	free(t->nodes);
+	free(t->pool);
+	free(t);
+}
+
+/* ---- Rendering ---- */
+
+/* The context stack lives on the C stack: one frame per section level. */
+struct mustache_frame {
+	const cJSON *item;
+	const struct mustache_frame *up;
+};
+
+/* Parent tags being expanded; their blocks override the parents' blocks. */
+struct mustache_args {
+	const struct mustache *t;
+	size_t node;
+	const struct mustache_args *up;
+};
+
+struct mustache_cached {
+	char *name;
+	struct mustache *t; /* NULL: the callback has no such partial */
+};
+
+struct mustache_render {
+	char *out;
+	size_t len, cap, max;
+	enum mustache_escape esc;
+	char *ind; /* added after each newline of template text */
+	size_t indlen, indcap;
+	int bol; /* output is at a line start: the next text gets ind */
+	struct mustache_cached *cache;
+	size_t ncache;
+	int depth;
+	const char *partial;		 /* for messages: NULL is the top */
+	const struct mustache_node *at; /* for messages */
+	struct mustache_error *err;
+};
+
+static int render_fail(struct mustache_render *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int render_range(struct mustache_render *r, const struct mustache *t,
+    size_t i, size_t end, const struct mustache_frame *ctx,
+    const struct mustache_args *args);
+
+static int
+render_fail(struct mustache_render *r, const char *fmt, ...)
+{
+	char msg[sizeof(r->err->message)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r->err->line = r->at != NULL ? r->at->line : 1;
+	r->err->column = r->at != NULL ? r->at->column : 1;
+	if (r->partial != NULL)
+		snprintf(r->err->message, sizeof(r->err->message),
+		    "partial \"%.40s\": %.140s", r->partial, msg);
+	else
+		snprintf(r->err->message, sizeof(r->err->message), "%s", msg);
+	return -1;
+}
+
+/* Appends or fails: output over the cap is an error, never cut short. */
+static int
+out_put(struct mustache_render *r, const char *s, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (n == 0)
+		return 0;
+	if (n > r->max - r->len)
+		return render_fail(r, "output over %zu bytes", r->max);
+	if (n >= r->cap - r->len) {
+		cap = r->cap * 2 > r->len + n + 1 ? r->cap * 2 : r->len + n + 1;
+		if (r->max < SIZE_MAX && cap > r->max + 1)
+			cap = r->max + 1;
+		if ((p = realloc(r->out, cap)) == NULL)
+			return render_fail(r, "out of memory");
+		r->out = p;
+		r->cap = cap;
+	}
+	memcpy(r->out + r->len, s, n);
+	r->len += n;
+	return 0;
+}
+
+static int
+out_bol(struct mustache_render *r)
+{
+	if (!r->bol)
+		return 0;
+	r->bol = 0;
+	return out_put(r, r->ind, r->indlen);
+}
+
+/* Template text: each of its lines is indented. */
+static int
+out_text(struct mustache_render *r, const char *s, size_t n)
+{
+	const char *nl;
+	size_t k;
+
+	while (n > 0) {
+		if (out_bol(r) == -1)
+			return -1;
+		nl = memchr(s, '\n', n);
+		k = nl != NULL ? (size_t)(nl - s) + 1 : n;
+		if (out_put(r, s, k) == -1)
+			return -1;
+		r->bol = nl != NULL;
+		s += k;
+		n -= k;
+	}
+	return 0;
+}
+
+/* What replaces byte c, or NULL to keep it; u holds \u00XX. */
+static const char *
+escape_char(enum mustache_escape esc, unsigned char c, char u[8])
+{
+	if (esc == MUSTACHE_ESCAPE_HTML)
+		switch (c) {
+		case '&':
+			return "&amp;";
+		case '<':
+			return "&lt;";
+		case '>':
+			return "&gt;";
+		case '"':
+			return "&quot;";
+		default:
+			return NULL;
+		}
+	switch (c) {
+	case '"':
+		return "\\\"";
+	case '\\':
+		return "\\\\";
+	case '\b':
+		return "\\b";
+	case '\f':
+		return "\\f";
+	case '\n':
+		return "\\n";
+	case '\r':
+		return "\\r";
+	case '\t':
+		return "\\t";
+	default:
+		break;
+	}
+	if (c >= 0x20)
+		return NULL;
+	snprintf(u, 8, "\\u%04x", c);
+	return u;
+}
+
+static int
+out_escaped(struct mustache_render *r, const char *s, size_t n)
+{
+	size_t i, run = 0;
+	const char *rep;
+	char u[8];
+
+	if (r->esc == MUSTACHE_ESCAPE_NONE)
+		return out_put(r, s, n);
+	for (i = 0; i < n; i++) {
+		if ((rep = escape_char(r->esc, (unsigned char)s[i], u)) == NULL)
+			continue;
+		if (out_put(r, s + run, i - run) == -1 ||
+		    out_put(r, rep, strlen(rep)) == -1)
+			return -1;
+		run = i + 1;
+	}
+	return out_put(r, s + run, n - run);
+}
+
+/*
+ * cJSON keeps every number as a double.  Integers print without a fraction;
+ * anything else prints with the fewest digits that read back the same
+ * double, so 1.21 is "1.21", not "1.2099999999999999645".
+ */
+static const char *
+mustache_number(double d, char *buf, size_t size)
+{
+	int prec;
+
+	if (!isfinite(d))
+		return "";
+	if (d == 0)
+		return "0"; /* and not "-0" */
+	if (d == floor(d) && fabs(d) < 1e17) {
+		snprintf(buf, size, "%.0f", d);
+		return buf;
+	}
+	for (prec = 1; prec < 17; prec++) {
+		snprintf(buf, size, "%.*g", prec, d);
+		if (strtod(buf, NULL) == d)
+			return buf;
+	}
+	snprintf(buf, size, "%.17g", d);
+	return buf;
+}
+
+static int
+out_value(struct mustache_render *r, const cJSON *v, int raw)
+{
+	char num[40], *heap = NULL;
+	const char *s = "";
+	int rc;
+
+	if (v == NULL || cJSON_IsNull(v))
+		s = "";
+	else if ((cJSON_IsString(v) || cJSON_IsRaw(v)) && v->valuestring)
+		s = v->valuestring;
+	else if (cJSON_IsNumber(v))
+		s = mustache_number(v->valuedouble, num, sizeof(num));
+	else if (cJSON_IsBool(v))
+		s = cJSON_IsTrue(v) ? "true" : "false";
+	else if (cJSON_IsObject(v) || cJSON_IsArray(v)) {
+		if ((heap = cJSON_PrintUnformatted(v)) == NULL)
+			return render_fail(r, "out of memory");
+		s = heap;
+	}
+	rc = out_bol(r);
+	if (rc == 0)
+		rc = raw ? out_put(r, s, strlen(s)) : out_escaped(r, s, strlen(s));
+	free(heap);
+	return rc;
+}
+
+static const cJSON *
+lookup_part(const cJSON *v, const char *part)
+{
+	char *end;
+	long i;
+
+	if (cJSON_IsObject(v))
+		return cJSON_GetObjectItemCaseSensitive(v, part);
+	if (!cJSON_IsArray(v) || part[0] < '0' || part[0] > '9' ||
+	    strlen(part) > 9)
+		return NULL;
+	i = strtol(part, &end, 10);
+	return *end == '\0' ? cJSON_GetArrayItem(v, (int)i) : NULL;
+}
+
+/*
+ * The first part is searched down the context stack (the first object that
+ * has the key wins, even if its value is null); the other parts only in
+ * what the previous part found.
+ */
+static const cJSON *
+lookup(const struct mustache_frame *f, const char *name, size_t nparts)
+{
+	const cJSON *v = NULL;
+	size_t i;
+
+	if (nparts == 0)
+		return f->item;
+	for (; f != NULL && v == NULL; f = f->up)
+		if (cJSON_IsObject(f->item))
+			v = cJSON_GetObjectItemCaseSensitive(f->item, name);
+	for (i = 1; i < nparts && v != NULL; i++) {
+		name += strlen(name) + 1;
+		v = lookup_part(v, name);
+	}
+	return v;
+}
+
+/* "" counts as false, so {{#x}} can mean "if x has a value". */
+static int
+truthy(const cJSON *v)
+{
+	if (v == NULL || cJSON_IsNull(v) || cJSON_IsFalse(v))
+		return 0;
+	if (cJSON_IsArray(v))
+		return v->child != NULL;
+	if (cJSON_IsString(v))
+		return v->valuestring != NULL && v->valuestring[0] != '\0';
+	return 1;
+}
+
+static size_t
+node_next(const struct mustache_node *n, size_t i)
+{
+	return n->type >= MN_SECTION && n->type != MN_PARTIAL ? n->end : i + 1;
+}
+
+static int
+ind_push(struct mustache_render *r, const char *s, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (n == 0)
+		return 0;
+	if (n > r->max - r->indlen) /* not one indented line would fit */
+		return render_fail(r, "indentation over %zu bytes", r->max);
+	if (n > r->indcap - r->indlen) {
+		cap = r->indlen + n > 2 * r->indcap ? r->indlen + n
+						     : 2 * r->indcap;
+		if ((p = realloc(r->ind, cap)) == NULL)
+			return render_fail(r, "out of memory");
+		r->ind = p;
+		r->indcap = cap;
+	}
+	memcpy(r->ind + r->indlen, s, n);
+	r->indlen += n;
+	return 0;
+}
+
+/* The cache entry for name; *fresh when it was just made, still empty. */
+static struct mustache_cached *
+partial_cached(struct mustache_render *r, const char *name, int *fresh)
+{
+	struct mustache_cached *c;
+	size_t k;
+
+	*fresh = 0;
+	for (k = 0; k < r->ncache; k++)
+		if (strcmp(r->cache[k].name, name) == 0)
+			return &r->cache[k];
+	if (r->ncache == MUSTACHE_MAX_CACHED) {
+		render_fail(r, "more than %d different partials",
+		    MUSTACHE_MAX_CACHED);
+		return NULL;
+	}
+	if (r->cache == NULL &&
+	    (r->cache = calloc(MUSTACHE_MAX_CACHED, sizeof(*c))) == NULL) {
+		render_fail(r, "out of memory");
+		return NULL;
+	}
+	c = &r->cache[r->ncache];
+	if ((c->name = strdup(name)) == NULL) {
+		render_fail(r, "out of memory");
+		return NULL;
+	}
+	c->t = NULL;
+	r->ncache++;
+	*fresh = 1;
+	return c;
+}
+
+/* *c: the partial that node n names, its t NULL when there is none. */
+static int
+partial_load(struct mustache_render *r, const struct mustache *t,
+    const struct mustache_node *n, const struct mustache_frame *ctx,
+    struct mustache_cached **c)
+{
+	const char *name = t->pool + n->off;
+	struct mustache_error perr;
+	const cJSON *v;
+	char *src = NULL;
+	int fresh, rc;
+
+	*c = NULL;
+	if (n->dynamic) {
+		v = lookup(ctx, name, n->nparts);
+		if (!cJSON_IsString(v) || v->valuestring == NULL)
+			return 0;
+		name = v->valuestring;
+	}
+	if ((*c = partial_cached(r, name, &fresh)) == NULL)
+		return -1;
+	if (!fresh || t->partial_fn == NULL || t->partial_fn(name, &src, t->arg) != 0 ||
+	    src == NULL)
+		return 0;
+	rc = mustache_compile(src, strlen(src), t->partial_fn, t->arg,
+	    &(*c)->t, &perr);
+	free(src);
+	if (rc == -1) {
+		*r->err = perr;
+		snprintf(r->err->message, sizeof(r->err->message),
+		    "partial \"%.40s\": %.140s", name, perr.message);
+	}
+	return rc;
+}
+
+/* {{>name}} and {{<name}}...{{/name}}: the latter passes its blocks on. */
+static int
+render_partial(struct mustache_render *r, const struct mustache *t, size_t i,
+    const struct mustache_frame *ctx, const struct mustache_args *args)
+{
+	const struct mustache_node *n = &t->nodes[i];
+	const struct mustache_args a = {t, i, args};
+	const char *saved = r->partial;
+	size_t indlen = r->indlen;
+	struct mustache_cached *c;
+	int rc;
+
+	if (r->depth >= MUSTACHE_MAX_DEPTH)
+		return render_fail(r, "partials nested deeper than %d",
+		    MUSTACHE_MAX_DEPTH);
+	if (partial_load(r, t, n, ctx, &c) == -1)
+		return -1;
+	if (c == NULL || c->t == NULL)
+		return 0;
+	if (n->standalone && ind_push(r, t->pool + n->ind, n->indlen) == -1)
+		return -1;
+	r->depth++;
+	r->partial = c->name;
+	rc = render_range(r, c->t, 0, c->t->nnodes, ctx,
+	    n->type == MN_PARENT ? &a : args);
+	r->depth--;
+	r->partial = saved;
+	r->indlen = indlen;
+	return rc;
+}
+
+/* The outermost parent tag that overrides block `name` wins. */
+static int
+block_find(const struct mustache_args *a, const char *name,
+    const struct mustache **bt, size_t *bi)
+{
+	const struct mustache_node *c;
+	int found = 0;
+	size_t j;
+
+	for (; a != NULL; a = a->up)
+		for (j = a->node + 1; j < a->t->nodes[a->node].end;
+		     j = node_next(c, j)) {
+			c = &a->t->nodes[j];
+			if (c->type == MN_BLOCK &&
+			    strcmp(a->t->pool + c->off, name) == 0) {
+				*bt = a->t;
+				*bi = j;
+				found = 1;
+			}
+		}
+	return found;
+}
+
+static int
+render_block(struct mustache_render *r, const struct mustache *t, size_t i,
+    const struct mustache_frame *ctx, const struct mustache_args *args)
+{
+	const struct mustache_node *n = &t->nodes[i];
+	const struct mustache *bt = t;
+	size_t bi = i, indlen = r->indlen;
+	int found, rc;
+
+	found = block_find(args, t->pool + n->off, &bt, &bi);
+	/* An override may hold a block of its own name: it must end. */
+	if (found && r->depth >= MUSTACHE_MAX_DEPTH)
+		return render_fail(r, "blocks nested deeper than %d",
+		    MUSTACHE_MAX_DEPTH);
+	if (n->standalone && ind_push(r, t->pool + n->ind, n->indlen) == -1)
+		return -1;
+	r->depth += found;
+	rc = render_range(r, bt, bi + 1, bt->nodes[bi].end, ctx, args);
+	r->depth -= found;
+	r->indlen = indlen;
+	return rc;
+}
+
+static int
+render_section(struct mustache_render *r, const struct mustache *t, size_t i,
+    const struct mustache_frame *ctx, const struct mustache_args *args)
+{
+	const struct mustache_node *n = &t->nodes[i];
+	const cJSON *v = lookup(ctx, t->pool + n->off, n->nparts), *e;
+	struct mustache_frame f = {NULL, ctx};
+
+	if (n->type == MN_INVERTED)
+		return truthy(v) ? 0 : render_range(r, t, i + 1, n->end, ctx,
+						    args);
+	if (cJSON_IsArray(v)) {
+		cJSON_ArrayForEach(e, v)
+		{
+			f.item = e;
+			if (render_range(r, t, i + 1, n->end, &f, args) == -1)
+				return -1;
+		}
+		return 0;
+	}
+	if (!truthy(v))
+		return 0;
+	f.item = v;
+	return render_range(r, t, i + 1, n->end, &f, args);
+}
+
+static int
+render_range(struct mustache_render *r, const struct mustache *t, size_t i,
+    size_t end, const struct mustache_frame *ctx,
+    const struct mustache_args *args)
+{
+	const struct mustache_node *n;
+	int rc = 0;
+
+	for (; i < end && rc == 0; i = node_next(n, i)) {
+		n = &t->nodes[i];
+		r->at = n;
+		switch (n->type) {
+		case MN_TEXT:
+			rc = out_text(r, t->pool + n->off, n->len);
+			break;
+		case MN_VAR:
+		case MN_RAW:
+			rc = out_value(r, lookup(ctx, t->pool + n->off,
+					      n->nparts),
+			    n->type == MN_RAW);
+			break;
+		case MN_SECTION:
+		case MN_INVERTED:
+			rc = render_section(r, t, i, ctx, args);
+			break;
+		case MN_PARTIAL:
+		case MN_PARENT:
+			rc = render_partial(r, t, i, ctx, args);
+			break;
+		case MN_BLOCK:
+			rc = render_block(r, t, i, ctx, args);
+			break;
+		}
+	}
+	return rc;
+}
+
+int
+mustache_render(const struct mustache *t, const cJSON *ctx,
+    enum mustache_escape esc, size_t max_out, char **out, size_t *outlen,
+    struct mustache_error *err)
+{
+	const struct mustache_frame root = {ctx, NULL};
+	struct mustache_error dummy;
+	struct mustache_render r;
+	size_t k;
+	int rc = -1;
+
+	*out = NULL;
+	*outlen = 0;
+	memset(&r, 0, sizeof(r));
+	r.err = err != NULL ? err : &dummy;
+	memset(r.err, 0, sizeof(*r.err));
+	r.max = max_out;
+	r.esc = esc;
+	r.bol = 1;
+	r.cap = max_out < 255 ? max_out + 1 : 256;
+	if ((r.out = malloc(r.cap)) == NULL) {
+		render_fail(&r, "out of memory");
+		goto out;
+	}
+	if (render_range(&r, t, 0, t->nnodes, &root, NULL) == -1)
+		goto out;
+	r.out[r.len] = '\0';
+	*out = r.out;
+	*outlen = r.len;
+	r.out = NULL;
+	rc = 0;
+out:
+	for (k = 0; k < r.ncache; k++) {
+		free(r.cache[k].name);
+		mustache_free(r.cache[k].t);
+	}
+	free(r.cache);
+	free(r.ind);
+	free(r.out);
+	return rc;
+}

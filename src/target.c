@@ -1,0 +1,301 @@
+/*
+ * The target table and what every kind shares: loading the list,
+ * rendering a job's template, freeing requests.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "psabridge/target.h"
+#include "psabridge/ticket.h"
+
+#define TARGET_BODY_MAX (1024 * 1024)
+
+extern const struct target_ops target_file_ops;
+extern const struct target_ops target_webhook_ops;
+
+static const struct target_ops *const target_kinds[] = {
+	&target_file_ops,
+	&target_webhook_ops,
+};
+
+static const struct target_ops *
+target_kind(const char *type)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(target_kinds) / sizeof(target_kinds[0]); i++) {
+		if (strcmp(target_kinds[i]->type, type) == 0)
+			return target_kinds[i];
+	}
+	return NULL;
+}
+
+const char *
+target_string(const config_setting_t *s, const char *key, const char *prefix,
+    int required, struct diag *d)
+{
+	const config_setting_t *m = config_setting_get_member(s, key);
+
+	if (m == NULL) {
+		if (required)
+			diag_error(d, config_setting_source_file(s),
+			    (int)config_setting_source_line(s),
+			    "%s: missing required key \"%s\"", prefix, key);
+		return NULL;
+	}
+	if (config_setting_type(m) != CONFIG_TYPE_STRING) {
+		diag_error(d, config_setting_source_file(m),
+		    (int)config_setting_source_line(m),
+		    "%s.%s: expected a string", prefix, key);
+		return NULL;
+	}
+	return config_setting_get_string(m);
+}
+
+static int
+target_key_known(const struct target_ops *ops, const char *key)
+{
+	const char *const *k;
+
+	if (strcmp(key, "name") == 0 || strcmp(key, "type") == 0)
+		return 1;
+	for (k = ops->keys; k != NULL && *k != NULL; k++) {
+		if (strcmp(*k, key) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+target_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 0 && n <= 64 &&
+	    strspn(name,
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+		n;
+}
+
+/* One element of the list; 0, or -1 with d told why. */
+static int
+target_load_one(const config_setting_t *e, const char *prefix,
+    const char *cfgdir, struct targets *ts, struct diag *d)
+{
+	const char *file = config_setting_source_file(e);
+	const char *name = target_string(e, "name", prefix, 1, d);
+	const char *type = target_string(e, "type", prefix, 1, d);
+	struct target *t = &ts->list[ts->n];
+	const config_setting_t *m;
+	int i, ret = 0;
+
+	if (name == NULL || type == NULL)
+		return -1;
+	if (!target_name_ok(name)) {
+		diag_error(d, file, (int)config_setting_source_line(e),
+		    "%s.name: \"%s\" must be 1-64 letters, digits, _ or -",
+		    prefix, name);
+		ret = -1;
+	} else if (targets_find(ts, name) != NULL) {
+		diag_error(d, file, (int)config_setting_source_line(e),
+		    "%s.name: a target \"%s\" is already defined", prefix,
+		    name);
+		ret = -1;
+	}
+	if ((t->ops = target_kind(type)) == NULL) {
+		diag_error(d, file, (int)config_setting_source_line(e),
+		    "%s.type: unknown target type \"%s\" (known: file, "
+		    "webhook)",
+		    prefix, type);
+		return -1;
+	}
+	for (i = 0; i < config_setting_length(e); i++) {
+		m = config_setting_get_elem(e, (unsigned int)i);
+		if (!target_key_known(t->ops, config_setting_name(m))) {
+			diag_error(d, file, (int)config_setting_source_line(m),
+			    "unknown key \"%s\" in %s (a %s target)",
+			    config_setting_name(m), prefix, type);
+			ret = -1;
+		}
+	}
+	if (t->ops->load(e, prefix, cfgdir, &t->state, d) == -1)
+		ret = -1;
+	if ((t->name = strdup(name)) == NULL)
+		ret = -1;
+	t->line = (int)config_setting_source_line(e);
+	ts->n++; /* counted even when broken: targets_clear frees it */
+	return ret;
+}
+
+int
+targets_load(const config_setting_t *list, const char *cfgdir,
+    struct targets *out, struct diag *d)
+{
+	size_t n, i;
+	char prefix[32];
+	int ret = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (list == NULL)
+		return 0;
+	if (config_setting_type(list) != CONFIG_TYPE_LIST) {
+		diag_error(d, config_setting_source_file(list),
+		    (int)config_setting_source_line(list),
+		    "targets: expected a list ( { ... }, ... )");
+		return -1;
+	}
+	n = (size_t)config_setting_length(list);
+	if ((out->list = calloc(n + 1, sizeof(*out->list))) == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		const config_setting_t *e =
+		    config_setting_get_elem(list, (unsigned int)i);
+
+		snprintf(prefix, sizeof(prefix), "targets[%zu]", i);
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+			diag_error(d, config_setting_source_file(e),
+			    (int)config_setting_source_line(e),
+			    "%s: expected a group { ... }", prefix);
+			ret = -1;
+			continue;
+		}
+		if (target_load_one(e, prefix, cfgdir, out, d) == -1)
+			ret = -1;
+	}
+	if (ret == -1)
+		targets_clear(out);
+	return ret;
+}
+
+void
+targets_clear(struct targets *ts)
+{
+	size_t i;
+
+	for (i = 0; i < ts->n; i++) {
+		if (ts->list[i].ops != NULL && ts->list[i].state != NULL)
+			ts->list[i].ops->free(ts->list[i].state);
+		free(ts->list[i].name);
+	}
+	free(ts->list);
+	memset(ts, 0, sizeof(*ts));
+}
+
+const struct target *
+targets_find(const struct targets *ts, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ts->n; i++) {
+		if (ts->list[i].name != NULL &&
+		    strcmp(ts->list[i].name, name) == 0)
+			return &ts->list[i];
+	}
+	return NULL;
+}
+
+int
+target_build(const struct target *t, const struct target_job *job,
+    struct target_request *req, char *err, size_t errlen)
+{
+	memset(req, 0, sizeof(*req));
+	if (t->ops->build(t, job, req, err, errlen) == -1) {
+		target_request_clear(req);
+		return -1;
+	}
+	return 0;
+}
+
+void
+target_request_clear(struct target_request *req)
+{
+	size_t i;
+
+	for (i = 0; i < req->nheaders; i++) {
+		free(req->headers[i].name);
+		free(req->headers[i].value);
+	}
+	free(req->headers);
+	free(req->method);
+	free(req->url);
+	free(req->body);
+	memset(req, 0, sizeof(*req));
+}
+
+static int
+target_ticket_body(const struct target_job *job,
+    const struct templates_entry *e, char **body, struct mustache_error *me)
+{
+	struct ticket tk;
+	cJSON *doc = NULL, *t;
+
+	if (ticket_render(e->ticket, job->ctx, &tk, me) == -1)
+		return -1;
+	t = ticket_to_json(&tk);
+	ticket_clear(&tk);
+	if (t == NULL || (doc = cJSON_CreateObject()) == NULL ||
+	    !cJSON_AddStringToObject(doc, "action", job->action) ||
+	    !(job->correlate ? cJSON_AddStringToObject(doc, "correlate",
+				   job->correlate) :
+			       cJSON_AddNullToObject(doc, "correlate")) ||
+	    !cJSON_AddItemToObject(doc, "ticket", t)) {
+		if (doc == NULL || cJSON_GetObjectItem(doc, "ticket") != t)
+			cJSON_Delete(t);
+		cJSON_Delete(doc);
+		snprintf(me->message, sizeof(me->message), "out of memory");
+		return -1;
+	}
+	*body = cJSON_PrintUnformatted(doc);
+	cJSON_Delete(doc);
+	return *body != NULL ? 0 : -1;
+}
+
+int
+target_render_body(const struct target_job *job,
+    const char *default_template, char **body, size_t *len,
+    const char **content_type, char *err, size_t errlen)
+{
+	const char *name = job->template ? job->template : default_template;
+	const struct templates_entry *e = NULL;
+	struct mustache_error me = { 0, 0, "" };
+	cJSON *check;
+	int rc;
+
+	*body = NULL;
+	if (name == NULL || job->templates == NULL ||
+	    (e = templates_find(job->templates, name)) == NULL) {
+		snprintf(err, errlen, "no template \"%s\"",
+		    name ? name : "(none given)");
+		return -1;
+	}
+	if (e->kind == TEMPLATES_TICKET) {
+		rc = target_ticket_body(job, e, body, &me);
+		*content_type = "application/json";
+	} else {
+		rc = mustache_render(e->body, job->ctx,
+		    templates_escape(e->kind), TARGET_BODY_MAX, body, len, &me);
+		*content_type = e->kind == TEMPLATES_JSON ?
+		    "application/json" :
+		    "text/plain; charset=utf-8";
+	}
+	if (rc == -1) {
+		snprintf(err, errlen, "%s:%d: column %d: %s", e->path, me.line,
+		    me.column, me.message);
+		free(*body);
+		*body = NULL;
+		return -1;
+	}
+	if (e->kind == TEMPLATES_JSON) {
+		if ((check = cJSON_Parse(*body)) == NULL) {
+			snprintf(err, errlen,
+			    "%s: the rendered body is not valid JSON", e->path);
+			free(*body);
+			*body = NULL;
+			return -1;
+		}
+		cJSON_Delete(check);
+	}
+	*len = strlen(*body);
+	return 0;
+}
