@@ -1,0 +1,499 @@
+#!/usr/bin/env bash
+# bench/ingest.sh: durable ingest (psabridge) against a no-op libevent HTTP
+# server, both driven by wrk with the same script in the same run.
+#
+# usage: bench/ingest.sh
+#
+# Environment (all optional):
+#   BENCH_DURATION     seconds of each measured wrk run      (default 10)
+#   BENCH_CONNECTIONS  keep-alive connections                (default 64)
+#   BENCH_THREADS      wrk threads                           (default 2)
+#   BENCH_ROUNDS       rounds of (no-op run, psabridge run); medians are
+#                      reported                              (default 3)
+#   BENCH_WARMUP       seconds of warm-up against each       (default 3)
+#   BENCH_FIXTURE      body to post (default tests/data/defensx/userrequest-create.json)
+#   BENCH_TMPDIR       where the run's state dir goes; must not be tmpfs,
+#                      fsync has to reach a disk             (default build-bench/)
+#   BENCH_KEEP=1       keep the run directory (config, logs, wrk output, db)
+#   BENCH_NO_BUILD=1   use build-bench/ as it is
+#
+# It is a benchmark, not a test: goals are reported, never asserted.  Exit
+# status: 0 for a valid run (goals met or not), 1 when the run is invalid
+# (a request failed, an answer other than 200 from the no-op or 202 from
+# psabridge, fewer events stored than 202 answers, a server that would not
+# start or stop cleanly), 2 for usage and build errors.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+duration=${BENCH_DURATION:-10}
+connections=${BENCH_CONNECTIONS:-64}
+threads=${BENCH_THREADS:-2}
+rounds=${BENCH_ROUNDS:-3}
+warmup=${BENCH_WARMUP:-3}
+fixture=${BENCH_FIXTURE:-$root/tests/data/defensx/userrequest-create.json}
+build=$root/build-bench
+tmpbase=${BENCH_TMPDIR:-$build}
+hook_path=/hooks/defensx
+
+die() {
+	echo "ingest.sh: $*" >&2
+	exit 2
+}
+
+for v in duration connections threads rounds warmup; do
+	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
+done
+((connections >= threads)) || die "connections ($connections) < threads ($threads)"
+[[ -r $fixture ]] || die "cannot read fixture $fixture"
+
+# ---- dependencies -----------------------------------------------------------
+
+# Installs only what is missing, with apt-get (Debian/Ubuntu).
+ensure_deps() {
+	local missing=() cmd pc sudo=()
+	declare -A cmd_pkg=([cmake]=cmake [pkg-config]=pkg-config [cc]=gcc
+		[make]=make [wrk]=wrk [python3]=python3 [timeout]=coreutils)
+	declare -A pc_pkg=([libevent_core]=libevent-dev
+		[libevent_extra]=libevent-dev [libevent_pthreads]=libevent-dev
+		[libcjson]=libcjson-dev [libconfig]=libconfig-dev
+		[sqlite3]=libsqlite3-dev [libcrypto]=libssl-dev)
+
+	for cmd in "${!cmd_pkg[@]}"; do
+		command -v "$cmd" >/dev/null 2>&1 || missing+=("${cmd_pkg[$cmd]}")
+	done
+	if command -v pkg-config >/dev/null 2>&1; then
+		for pc in "${!pc_pkg[@]}"; do
+			pkg-config --exists "$pc" || missing+=("${pc_pkg[$pc]}")
+		done
+	else
+		missing+=("${pc_pkg[@]}")
+	fi
+	((${#missing[@]} == 0)) && return 0
+
+	mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+	echo "ingest.sh: installing ${missing[*]}" >&2
+	command -v apt-get >/dev/null 2>&1 ||
+		die "missing ${missing[*]} and no apt-get to install them"
+	if ((EUID != 0)); then
+		command -v sudo >/dev/null 2>&1 ||
+			die "missing ${missing[*]}; run as root or install sudo"
+		sudo=(sudo)
+	fi
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+ensure_deps
+
+# ---- build ------------------------------------------------------------------
+
+if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
+	mkdir -p "$build"
+	buildlog=$build/ingest-build.log
+	# Release, no sanitizers: the numbers are for the binary that ships.
+	{
+		cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release \
+			-DBUILD_TESTING=OFF -DSANITIZE=OFF &&
+			cmake --build "$build" -j"$(nproc)" &&
+			# Until the top-level CMakeLists.txt has
+			# add_subdirectory(bench), build the no-op server alone.
+			if [[ ! -x $build/bench/bench_noop_server ]]; then
+				cmake -S bench -B "$build/bench-standalone" \
+					-DCMAKE_BUILD_TYPE=Release &&
+					cmake --build "$build/bench-standalone"
+			fi
+	} >"$buildlog" 2>&1 || {
+		tail -n 30 "$buildlog" >&2
+		die "build failed, see $buildlog"
+	}
+fi
+psabridge=$build/psabridge
+noop=$build/bench/bench_noop_server
+[[ -x $noop ]] || noop=$build/bench-standalone/bench_noop_server
+[[ -x $psabridge ]] || die "$psabridge not built"
+[[ -x $noop ]] || die "bench_noop_server not built"
+
+# ---- run directory, on a real disk ------------------------------------------
+
+mkdir -p "$tmpbase"
+fstype=$(stat -f -c %T "$tmpbase")
+case $fstype in
+tmpfs | ramfs) die "$tmpbase is $fstype: fsync would not reach a disk; set BENCH_TMPDIR" ;;
+esac
+work=$(mktemp -d "$tmpbase/ingest.XXXXXX")
+mkdir -m 0700 "$work/var"
+token=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+(umask 077 && printf '%s\n' "$token" >"$work/hook.token")
+cat >"$work/psabridge.cfg" <<EOF
+# Written by bench/ingest.sh.
+listen    = "127.0.0.1:0";
+state_dir = "$work/var";
+limits = { max_body_bytes = 65536; max_header_bytes = 8192; request_timeout_s = 10; max_connections = 1024; };
+sources = ( { name = "defensx"; path = "$hook_path"; token = "file:hook.token"; dedup_window = "24h"; } );
+EOF
+
+noop_pid=
+psa_pid=
+invalid=0
+
+# Stops one process we started: SIGTERM, then SIGKILL after 10 s.  Leaves
+# its exit status in stopped_rc (not printed: $(...) runs in a subshell,
+# which cannot wait for our children).
+stopped_rc=
+stop_pid() {
+	local pid=$1 i
+	stopped_rc=0
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			echo "ingest.sh: pid $pid ignored SIGTERM for 10 s," \
+				"killing it" >&2
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	fi
+	wait "$pid" 2>/dev/null || stopped_rc=$?
+}
+
+cleanup() {
+	local rc=$?
+	if [[ -n $noop_pid ]]; then stop_pid "$noop_pid"; fi
+	if [[ -n $psa_pid ]]; then stop_pid "$psa_pid"; fi
+	if ((rc == 0)) && [[ ${BENCH_KEEP:-0} != 1 ]]; then
+		rm -rf "$work"
+	else
+		echo "ingest.sh: run directory kept: $work" >&2
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Waits up to 10 s for a line matching $2 in file $1 while pid $3 lives;
+# prints that line through the sed expression $4.
+wait_for_line() {
+	local file=$1 pattern=$2 pid=$3 sedexpr=$4 i
+	for ((i = 0; i < 100; i++)); do
+		if grep -qE "$pattern" "$file" 2>/dev/null; then
+			grep -m1 -E "$pattern" "$file" | sed -E "$sedexpr"
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# ---- start both servers -----------------------------------------------------
+
+"$noop" 127.0.0.1 0 >"$work/noop.out" 2>"$work/noop.log" &
+noop_pid=$!
+noop_port=$(wait_for_line "$work/noop.out" '^[0-9]+$' "$noop_pid" 's/.*/&/') || {
+	cat "$work/noop.log" >&2
+	echo "ingest.sh: bench_noop_server did not start" >&2
+	exit 1
+}
+
+"$psabridge" serve -c "$work/psabridge.cfg" >"$work/psabridge.log" 2>&1 &
+psa_pid=$!
+psa_port=$(wait_for_line "$work/psabridge.log" \
+	'msg=listening listener=ingest address=127\.0\.0\.1:[0-9]+' "$psa_pid" \
+	's/.*address=127\.0\.0\.1:([0-9]+).*/\1/') || {
+	tail -n 20 "$work/psabridge.log" >&2
+	echo "ingest.sh: psabridge did not start (log above)" >&2
+	exit 1
+}
+
+# One request each first, so that a wrong token or path fails loudly here
+# rather than as a wall of non-2xx answers.  It posts the fixture unchanged;
+# wrk's runs start their "time" 10^8 later.
+probe() {
+	python3 - "$1" "$fixture" "$token" <<'EOF'
+import sys, urllib.request, urllib.error
+url, fixture, token = sys.argv[1:4]
+with open(fixture, "rb") as f:
+    body = f.read()
+req = urllib.request.Request(url, data=body, method="POST", headers={
+    "Content-Type": "application/json", "Authorization": "Bearer " + token})
+try:
+    with urllib.request.urlopen(req, timeout=10) as r:
+        print(r.status)
+except urllib.error.HTTPError as e:
+    print(e.code, e.read()[:200].decode("utf-8", "replace"), file=sys.stderr)
+    print(e.code)
+except OSError as e:
+    print("probe:", e, file=sys.stderr)
+    print(0)
+EOF
+}
+status=$(probe "http://127.0.0.1:$noop_port$hook_path")
+[[ $status == 200 ]] || {
+	echo "ingest.sh: the no-op server answered $status to the probe" >&2
+	exit 1
+}
+status=$(probe "http://127.0.0.1:$psa_port$hook_path")
+[[ $status == 202 ]] || {
+	tail -n 20 "$work/psabridge.log" >&2
+	echo "ingest.sh: psabridge answered $status to the probe, not 202" >&2
+	exit 1
+}
+
+# ---- wrk runs -----------------------------------------------------------------
+
+# CPU accounting, in clock ticks, to tell how much of the machine something
+# other than wrk and the server under test used during a run.  Only user,
+# nice and system count as busy: with IRQ time accounting the loopback's
+# softirq work is charged to no process.
+cpu_sample() { # prints "busy total steal" for all CPUs
+	awk '/^cpu / {print $2 + $3 + $4, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $9; exit}' /proc/stat
+}
+pid_ticks() { # utime + stime of one process, all its threads
+	sed -E 's/.*\) //' "/proc/$1/stat" | awk '{print $12 + $13}'
+}
+# Sets kids to the ticks of every child this shell has reaped (wrk and
+# its timeout).  `times` must run in this shell: in a $(...) subshell the
+# children's times start again from zero.
+kids=0
+children_ticks() {
+	times >"$work/times"
+	kids=$(awk -v hz="$(getconf CLK_TCK)" 'NR == 2 {
+		t = 0
+		for (i = 1; i <= 2; i++) {
+			split($i, p, "m"); sub(/s$/, "", p[2])
+			t += p[1] * 60 + p[2]
+		}
+		printf "%d", t * hz
+	}' "$work/times")
+}
+
+run_seq=0
+# run_wrk NAME PORT SECONDS SERVER_PID: runs wrk; leaves its output in
+# $work/NAME.wrk and its wrk_result line, with other_pct and steal_pct (the
+# share of the machine used by others, or stolen by the hypervisor) and
+# server_us_per_req (CPU time of the server per answered request) appended,
+# in $work/NAME.result.
+run_wrk() {
+	local name=$1 port=$2 secs=$3 pid=$4 c0 c1 p0 p1 k0 k1
+	run_seq=$((run_seq + 1))
+	c0=$(cpu_sample)
+	p0=$(pid_ticks "$pid")
+	children_ticks
+	k0=$kids
+	BENCH_FIXTURE=$fixture BENCH_TOKEN=$token BENCH_THREADS=$threads \
+		BENCH_SEQ_BASE=$((run_seq * 100000000)) \
+		timeout --signal=INT --kill-after=10 $((secs + 30)) \
+		wrk -t"$threads" -c"$connections" -d"${secs}s" --timeout 5s \
+		-s "$root/bench/post.lua" "http://127.0.0.1:$port$hook_path" \
+		>"$work/$name.wrk" 2>&1 || {
+		cat "$work/$name.wrk" >&2
+		echo "ingest.sh: wrk failed against $name" >&2
+		exit 1
+	}
+	children_ticks
+	k1=$kids
+	p1=$(pid_ticks "$pid")
+	c1=$(cpu_sample)
+	grep -m1 '^wrk_result ' "$work/$name.wrk" >"$work/$name.result" || {
+		cat "$work/$name.wrk" >&2
+		echo "ingest.sh: no wrk_result line from wrk against $name" >&2
+		exit 1
+	}
+	echo "$c0 $c1 $((p1 - p0)) $((k1 - k0)) $(field "$work/$name.result" requests)" |
+		awk -v hz="$(getconf CLK_TCK)" '{
+		busy = $4 - $1; total = $5 - $2; steal = $6 - $3
+		other = busy - $7 - $8; if (other < 0) other = 0
+		if (total <= 0) total = 1
+		printf " other_pct=%d steal_pct=%d server_us_per_req=%.1f",
+		    100 * other / total, 100 * steal / total,
+		    ($9 > 0 ? $7 * 1e6 / hz / $9 : 0)
+	}' >"$work/$name.cpu"
+	printf '%s%s\n' "$(cat "$work/$name.result")" "$(cat "$work/$name.cpu")" \
+		>"$work/$name.result.new"
+	mv "$work/$name.result.new" "$work/$name.result"
+}
+
+# field FILE KEY: value of KEY=... in a wrk_result line.
+field() {
+	sed -E "s/.* $2=([^ ]*).*/\1/" "$1"
+}
+
+# count_status NAME CODE: how many answers of run NAME had status CODE.
+count_status() {
+	local n
+	n=$(field "$work/$1.result" statuses | tr ',' '\n' | sed -n "s/^$2://p")
+	echo "${n:-0}"
+}
+
+# check NAME EXPECTED_STATUS: marks the run invalid when a request failed
+# or an answer was not EXPECTED_STATUS.
+check() {
+	local r=$work/$1.result expect=$2 k bad=0 requests seen
+	requests=$(field "$r" requests)
+	for k in errors_connect errors_read errors_write errors_timeout \
+		errors_status non2xx; do
+		if [[ $(field "$r" $k) != 0 ]]; then
+			echo "INVALID: $1: $k=$(field "$r" $k)" >&2
+			bad=1
+		fi
+	done
+	seen=$(count_status "$1" "$expect")
+	if [[ $seen != "$requests" ]]; then
+		echo "INVALID: $1: $requests answers, $seen of them $expect" \
+			"(statuses $(field "$r" statuses))" >&2
+		bad=1
+	fi
+	((bad == 0)) || invalid=1
+}
+
+echo "warm-up: ${warmup}s against each" >&2
+run_wrk noop-warmup "$noop_port" "$warmup" "$noop_pid"
+check noop-warmup 200
+run_wrk psabridge-warmup "$psa_port" "$warmup" "$psa_pid"
+check psabridge-warmup 202
+((invalid == 0)) || exit 1
+
+echo "measuring: $rounds rounds of wrk -t$threads -c$connections" \
+	"-d${duration}s against each" >&2
+answered=$((1 + $(count_status psabridge-warmup 202)))
+for ((r = 1; r <= rounds; r++)); do
+	run_wrk "noop.$r" "$noop_port" "$duration" "$noop_pid"
+	check "noop.$r" 200
+	run_wrk "psabridge.$r" "$psa_port" "$duration" "$psa_pid"
+	check "psabridge.$r" 202
+	answered=$((answered + $(count_status "psabridge.$r" 202)))
+done
+
+# ---- after the runs -----------------------------------------------------------
+
+vmhwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$psa_pid/status")
+vmrss=$(awk '/^VmRSS:/ {print $2}' "/proc/$psa_pid/status")
+
+stop_pid "$psa_pid"
+psa_rc=$stopped_rc
+psa_pid=
+stop_pid "$noop_pid"
+noop_rc=$stopped_rc
+noop_pid=
+if [[ $psa_rc != 0 ]]; then
+	echo "INVALID: psabridge exited with status $psa_rc on SIGTERM" >&2
+	invalid=1
+fi
+[[ $noop_rc == 0 ]] || echo "warning: bench_noop_server exited with status $noop_rc" >&2
+
+# Every table of every SQLite file under the state dir: "FILE TABLE ROWS".
+python3 - "$work/var" >"$work/tables" <<'EOF'
+import os, sqlite3, sys
+top = sys.argv[1]
+for d, _, files in os.walk(top):
+    for f in sorted(files):
+        p = os.path.join(d, f)
+        try:
+            with open(p, "rb") as fh:
+                if fh.read(16) != b"SQLite format 3\x00":
+                    continue
+        except OSError:
+            continue
+        con = sqlite3.connect("file:%s?mode=ro" % p, uri=True)
+        for (t,) in con.execute("SELECT name FROM sqlite_master WHERE "
+                                "type = 'table' AND name NOT LIKE 'sqlite_%' "
+                                "ORDER BY name"):
+            q = 'SELECT count(*) FROM "%s"' % t.replace('"', '""')
+            print(os.path.relpath(p, top), t, con.execute(q).fetchone()[0])
+        con.close()
+EOF
+events=$(awk '$2 == "events" {n += $3; found = 1} END {if (found) print n}' "$work/tables")
+
+# wrk stops with up to one request in flight per connection, which psabridge
+# may still commit: the database may hold up to that many more events per
+# wrk run than the 202 answers wrk saw, never fewer.
+if [[ -z $events ]]; then
+	echo "INVALID: no table named events in $work/var:" >&2
+	cat "$work/tables" >&2
+	invalid=1
+elif ((events < answered)); then
+	echo "INVALID: $events events stored but $answered answered 202" >&2
+	invalid=1
+elif ((events > answered + (rounds + 1) * connections)); then
+	echo "warning: $events events stored, only $answered answered 202" >&2
+fi
+
+log_errors=$(grep -cE 'level=(error|warn)' "$work/psabridge.log" || true)
+if ((log_errors > 0)); then
+	echo "warning: psabridge logged $log_errors error/warning lines," \
+		"the first ones:" >&2
+	grep -m5 -E 'level=(error|warn)' "$work/psabridge.log" >&2
+fi
+
+# ---- report -------------------------------------------------------------------
+
+python3 - "$work" "$rounds" <<'EOF'
+import statistics, sys
+work, rounds = sys.argv[1], int(sys.argv[2])
+GOAL_RPS, GOAL_P99 = 0.80, 2.0   # from the issue
+
+def load(name):
+    with open("%s/%s.result" % (work, name)) as f:
+        kv = dict(w.split("=", 1) for w in f.read().split()[1:])
+    for k in kv:
+        if k != "statuses":
+            kv[k] = float(kv[k])
+    return kv
+
+runs = {s: [load("%s.%d" % (s, r)) for r in range(1, rounds + 1)]
+        for s in ("noop", "psabridge")}
+fmt = "%-18s %9s %8s %8s %8s %8s %7s %8s %6s"
+print(fmt % ("run", "req/s", "p50 ms", "p99 ms", "max ms", "non-2xx",
+             "errors", "cpu us", "other"))
+def row(label, r):
+    errs = sum(r[k] for k in ("errors_connect", "errors_read",
+                              "errors_write", "errors_timeout"))
+    print(fmt % (label, "%.0f" % r["rps"], "%.3f" % (r["p50_us"] / 1e3),
+                 "%.3f" % (r["p99_us"] / 1e3), "%.3f" % (r["max_us"] / 1e3),
+                 "%d" % r["non2xx"], "%d" % errs,
+                 "%.1f" % r["server_us_per_req"],
+                 "%d%%" % max(r["other_pct"], r["steal_pct"])))
+for i in range(rounds):
+    for s in ("noop", "psabridge"):
+        row("%s #%d" % (s, i + 1), runs[s][i])
+med = {}
+for s in ("noop", "psabridge"):
+    med[s] = {k: statistics.median(r[k] for r in runs[s])
+              for k in ("rps", "p50_us", "p99_us", "server_us_per_req")}
+    print(fmt % ("%s median" % s, "%.0f" % med[s]["rps"],
+                 "%.3f" % (med[s]["p50_us"] / 1e3),
+                 "%.3f" % (med[s]["p99_us"] / 1e3), "", "", "",
+                 "%.1f" % med[s]["server_us_per_req"], ""))
+rr = med["psabridge"]["rps"] / med["noop"]["rps"]
+pr = med["psabridge"]["p99_us"] / med["noop"]["p99_us"]
+print("ratio psabridge/noop (medians): req/s %.3f (goal >= %.2f: %s), "
+      "p99 %.2f (goal <= %.1f: %s)" % (
+          rr, GOAL_RPS, "met" if rr >= GOAL_RPS else "MISSED",
+          pr, GOAL_P99, "met" if pr <= GOAL_P99 else "MISSED"))
+print("(cpu us: the server's CPU time per answered request, all threads; "
+      "other: share of the machine used by anything but wrk and the server)")
+busy = [r for s in runs for r in runs[s]
+        if max(r["other_pct"], r["steal_pct"]) > 5]
+if busy:
+    print("warning: in %d of %d runs more than 5%% of the machine went to "
+          "other processes or the hypervisor (column 'other'): the figures "
+          "are not reliable" % (len(busy), 2 * rounds))
+EOF
+echo "psabridge RSS after the runs: VmHWM ${vmhwm} kB, VmRSS ${vmrss} kB"
+echo "events in the database: $events (202 answers seen: $answered," \
+	"with warm-up and probe)"
+cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+disk=$(df -PT "$work" | awk 'NR == 2 {print $1 " (" $2 ")"}')
+echo "setup: wrk -t$threads -c$connections -d${duration}s x $rounds rounds" \
+	"(warm-up ${warmup}s), body $(wc -c <"$fixture") B, $(nproc) x $cpu," \
+	"kernel $(uname -r), state dir on $disk"
+
+if ((invalid != 0)); then
+	echo "INVALID RUN: see the messages above; the figures do not count" >&2
+	exit 1
+fi

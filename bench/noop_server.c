@@ -1,0 +1,195 @@
+/*
+ * noop_server: the baseline that bench/ingest.sh measures psabridge against.
+ *
+ * It is psabridge's ingest listener with the work taken out: one evhttp on
+ * one event_base, one thread, the same limits as the benchmark's config
+ * (64 KiB body, 8 KiB headers, 10 s timeout, POST only).  It reads the whole
+ * body, makes it contiguous as a JSON parser would need it, drops it and
+ * answers 200 with a small JSON body.  Whatever psabridge costs beyond this
+ * is the price of parsing, deduplicating and committing an event.
+ *
+ * usage: bench_noop_server ADDRESS PORT
+ *
+ * PORT 0 lets the kernel pick one.  Once the socket listens, the bound port
+ * is printed alone on one line on stdout; logs go to stderr, one key=value
+ * line per event.  SIGTERM or SIGINT stop the loop; the counters are logged
+ * and the exit status is 0.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/util.h>
+
+/* Keep these equal to the limits in the config bench/ingest.sh writes. */
+#define NOOP_MAX_BODY_BYTES   65536
+#define NOOP_MAX_HEADER_BYTES 8192
+#define NOOP_TIMEOUT_S	      10
+
+static const char noop_reply[] = "{\"status\":\"ok\"}\n";
+
+struct noop_stats {
+	unsigned long long requests;
+	unsigned long long body_bytes;
+	unsigned long long failures;
+};
+
+static void
+noop_request(struct evhttp_request *req, void *arg)
+{
+	struct noop_stats *st = arg;
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+	struct evkeyvalq *hdrs = evhttp_request_get_output_headers(req);
+	size_t len = evbuffer_get_length(in);
+
+	if (len > 0 && evbuffer_pullup(in, -1) == NULL)
+		goto fail;
+	evbuffer_drain(in, len);
+	if (evhttp_add_header(hdrs, "Content-Type", "application/json") == -1)
+		goto fail;
+	if (evbuffer_add(out, noop_reply, sizeof(noop_reply) - 1) == -1)
+		goto fail;
+	st->requests++;
+	st->body_bytes += len;
+	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
+	return;
+fail:
+	st->failures++;
+	evhttp_send_error(req, HTTP_INTERNAL, NULL);
+}
+
+static void
+noop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct event_base *base = arg;
+
+	(void)what;
+	fprintf(stderr, "msg=signal signal=%d\n", (int)sig);
+	event_base_loopbreak(base);
+}
+
+/* Parses a port, 0..65535; returns -1 for anything else. */
+static int
+noop_parse_port(const char *s, unsigned short *port)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < 0 || v > 65535)
+		return -1;
+	*port = (unsigned short)v;
+	return 0;
+}
+
+/* The port the socket is bound to, or -1. */
+static int
+noop_bound_port(struct evhttp_bound_socket *bound)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	evutil_socket_t fd = evhttp_bound_socket_get_fd(bound);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1) {
+		fprintf(stderr, "msg=error func=%s error=\"%s\"\n", __func__,
+			strerror(errno));
+		return -1;
+	}
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	fprintf(stderr, "msg=error func=%s error=\"unknown family %d\"\n",
+		__func__, (int)ss.ss_family);
+	return -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct noop_stats st = {0, 0, 0};
+	struct event_base *base = NULL;
+	struct evhttp *http = NULL;
+	struct evhttp_bound_socket *bound;
+	struct event *sigterm = NULL, *sigint = NULL;
+	unsigned short port;
+	int bound_port, rc = 1;
+
+	if (argc != 3 || noop_parse_port(argv[2], &port) == -1) {
+		fprintf(stderr, "usage: %s ADDRESS PORT (PORT 0 picks one)\n",
+			argv[0]);
+		return 2;
+	}
+	/* A client that hangs up must not kill the server mid-write. */
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+		fprintf(stderr, "msg=error func=signal error=\"%s\"\n",
+			strerror(errno));
+		goto out;
+	}
+	if ((base = event_base_new()) == NULL ||
+	    (http = evhttp_new(base)) == NULL) {
+		fprintf(stderr, "msg=error error=\"libevent setup failed\"\n");
+		goto out;
+	}
+	evhttp_set_max_body_size(http, NOOP_MAX_BODY_BYTES);
+	evhttp_set_max_headers_size(http, NOOP_MAX_HEADER_BYTES);
+	evhttp_set_timeout(http, NOOP_TIMEOUT_S);
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_POST);
+	evhttp_set_gencb(http, noop_request, &st);
+
+	sigterm = evsignal_new(base, SIGTERM, noop_signal, base);
+	sigint = evsignal_new(base, SIGINT, noop_signal, base);
+	if (sigterm == NULL || sigint == NULL ||
+	    event_add(sigterm, NULL) == -1 || event_add(sigint, NULL) == -1) {
+		fprintf(stderr, "msg=error error=\"signal events failed\"\n");
+		goto out;
+	}
+
+	bound = evhttp_bind_socket_with_handle(http, argv[1], port);
+	if (bound == NULL) {
+		fprintf(stderr,
+			"msg=error error=\"cannot listen on %s port %u: %s\"\n",
+			argv[1], (unsigned)port, strerror(errno));
+		goto out;
+	}
+	if ((bound_port = noop_bound_port(bound)) == -1)
+		goto out;
+	fprintf(stderr, "msg=listening address=%s port=%d\n", argv[1],
+		bound_port);
+	if (printf("%d\n", bound_port) < 0 || fflush(stdout) == EOF) {
+		fprintf(stderr, "msg=error error=\"stdout: %s\"\n",
+			strerror(errno));
+		goto out;
+	}
+
+	if (event_base_dispatch(base) == -1) {
+		fprintf(stderr, "msg=error error=\"event loop failed\"\n");
+		goto out;
+	}
+	rc = 0;
+out:
+	fprintf(stderr,
+		"msg=stopped requests=%llu body_bytes=%llu "
+		"failures=%llu\n",
+		st.requests, st.body_bytes, st.failures);
+	if (sigterm != NULL)
+		event_free(sigterm);
+	if (sigint != NULL)
+		event_free(sigint);
+	if (http != NULL)
+		evhttp_free(http);
+	if (base != NULL)
+		event_base_free(base);
+	return rc;
+}
