@@ -663,6 +663,7 @@ config_load_routing(struct loader *ld, const config_t *lc)
 		env.ntargets = names != NULL ? cfg->targets.n : 0;
 		env.template_exists = cfg->templates ? templates_exists : NULL;
 		env.arg = cfg->templates;
+		env.config_file = cfg->file;
 		if (cfg->templates == NULL)
 			env.template_exists = config_no_template;
 		rules_load(s, &env, &cfg->rules, ld->d);

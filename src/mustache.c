@@ -21,19 +21,29 @@
  * site that expands them decides their indentation (~inheritance.json).
  */
 #include <math.h>
-#include <stdint.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "psabridge/mustache.h"
 
-#define MUSTACHE_MAX_NEST    100 /* sections open at once in one template */
-#define MUSTACHE_MAX_DEPTH   64	 /* partials, parents, blocks inside each other */
-#define MUSTACHE_MAX_CACHED  256 /* distinct partial names in one render */
-#define MUSTACHE_MAX_DELIM   32	 /* bytes in a set delimiter */
-#define MUSTACHE_NOPOS	     ((size_t)-1)
+/* Sections open at once in one template (the renderer recurses on them). */
+#define MUSTACHE_MAX_NEST 100
+/* Partials, parents and overridden blocks inside each other. */
+#define MUSTACHE_MAX_DEPTH 64
+/* Distinct partial names in one render (dynamic names come from data). */
+#define MUSTACHE_MAX_CACHED 256
+/* Bytes in a set delimiter. */
+#define MUSTACHE_MAX_DELIM 32
+/*
+ * Nodes visited in one render.  Output is capped, but sections that print
+ * nothing can still loop inside each other over data of any size
+ * ({{#items}}{{#items}}{{#items}}... is n^3 visits) without writing a byte.
+ */
+#define MUSTACHE_MAX_STEPS 10000000
+#define MUSTACHE_NOPOS	   ((size_t)-1)
 
 enum mustache_node_type {
 	MN_TEXT,
@@ -48,7 +58,7 @@ enum mustache_node_type {
 
 struct mustache_node {
 	unsigned char type;
-	unsigned char dynamic;	  /* {{>*x}}: the name is looked up in the data */
+	unsigned char dynamic; /* {{>*x}}: the name is looked up in the data */
 	unsigned char standalone; /* alone on its line: expansion is indented */
 	int line, column;
 	size_t off, len; /* in pool: the text, or the name (parts NUL-ended) */
@@ -71,9 +81,9 @@ struct mustache_tok {
 	char type; /* # ^ / ! = > < $ & { or 'v' (variable) */
 	unsigned char standalone;
 	unsigned char dynamic;
-	size_t start, end;   /* the tag itself */
-	size_t estart, eend; /* with what its standalone line gives up */
-	size_t raw, rawlen;  /* content after the sigil, trimmed */
+	size_t start, end;    /* the tag itself */
+	size_t estart, eend;  /* with what its standalone line gives up */
+	size_t raw, rawlen;   /* content after the sigil, trimmed */
 	size_t name, namelen; /* raw without a dynamic name's '*' */
 	size_t match;	      /* opener <-> closing tag */
 };
@@ -96,7 +106,8 @@ struct mustache_pos {
 };
 
 static int mustache_fail(struct mustache_error *err, const char *src,
-    size_t pos, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+			 size_t pos, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static int
 mustache_blank(char c)
@@ -128,7 +139,7 @@ mustache_advance(const char *src, struct mustache_pos *p, size_t to)
 
 static int
 mustache_fail(struct mustache_error *err, const char *src, size_t pos,
-    const char *fmt, ...)
+	      const char *fmt, ...)
 {
 	struct mustache_pos p = {0, 1, 1};
 	va_list ap;
@@ -144,7 +155,7 @@ mustache_fail(struct mustache_error *err, const char *src, size_t pos,
 
 static size_t
 mustache_find(const char *s, size_t len, size_t from, const char *needle,
-    size_t nlen)
+	      size_t nlen)
 {
 	const char *p;
 
@@ -200,7 +211,7 @@ mustache_dotted_ok(const char *s, size_t n)
 }
 
 static struct mustache_tok *
-scan_push(struct mustache_scan *s, size_t at)
+mustache_scan_push(struct mustache_scan *s, size_t at)
 {
 	struct mustache_tok *t;
 	size_t cap;
@@ -222,7 +233,7 @@ scan_push(struct mustache_scan *s, size_t at)
 
 /* {{=<% %>=}}: two words without '=', content between the '=' signs. */
 static int
-scan_delims(struct mustache_scan *s, size_t at, size_t p, size_t e)
+mustache_scan_delims(struct mustache_scan *s, size_t at, size_t p, size_t e)
 {
 	const char *src = s->src;
 	size_t a, b, c;
@@ -239,11 +250,13 @@ scan_delims(struct mustache_scan *s, size_t at, size_t p, size_t e)
 		;
 	if (a == p || b == a || b == e || c != e ||
 	    memchr(src + p, '=', e - p) != NULL)
-		return mustache_fail(s->err, src, at,
+		return mustache_fail(
+		    s->err, src, at,
 		    "bad delimiters: expected {{=OPEN CLOSE=}}");
 	if (a - p > MUSTACHE_MAX_DELIM || e - b > MUSTACHE_MAX_DELIM)
 		return mustache_fail(s->err, src, at,
-		    "delimiter longer than %d bytes", MUSTACHE_MAX_DELIM);
+				     "delimiter longer than %d bytes",
+				     MUSTACHE_MAX_DELIM);
 	s->otag = src + p;
 	s->olen = a - p;
 	s->ctag = src + b;
@@ -252,7 +265,8 @@ scan_delims(struct mustache_scan *s, size_t at, size_t p, size_t e)
 }
 
 static int
-scan_name(struct mustache_scan *s, struct mustache_tok *t, size_t p, size_t e)
+mustache_scan_name(struct mustache_scan *s, struct mustache_tok *t, size_t p,
+		   size_t e)
 {
 	const char *src = s->src;
 	size_t i;
@@ -275,10 +289,12 @@ scan_name(struct mustache_scan *s, struct mustache_tok *t, size_t p, size_t e)
 	for (i = p; i < e; i++)
 		if (mustache_space(src[i]))
 			return mustache_fail(s->err, src, t->start,
-			    "space in tag name \"%.*s\"", (int)(e - p), src + p);
+					     "space in tag name \"%.*s\"",
+					     (int)(e - p), src + p);
 	if ((strchr("v&{#^", t->type) != NULL || t->dynamic) &&
 	    !mustache_dotted_ok(src + p, e - p))
-		return mustache_fail(s->err, src, t->start,
+		return mustache_fail(
+		    s->err, src, t->start,
 		    "bad name \"%.*s\": empty part between dots", (int)(e - p),
 		    src + p);
 	return 0;
@@ -286,7 +302,7 @@ scan_name(struct mustache_scan *s, struct mustache_tok *t, size_t p, size_t e)
 
 /* Pairs sections (#, ^, <, $) with their closing tags. */
 static int
-scan_match(struct mustache_scan *s, size_t i)
+mustache_scan_match(struct mustache_scan *s, size_t i)
 {
 	struct mustache_tok *t = &s->toks[i], *o;
 	const char *src = s->src;
@@ -294,21 +310,23 @@ scan_match(struct mustache_scan *s, size_t i)
 	if (strchr("#^<$", t->type) != NULL) {
 		if (s->depth == MUSTACHE_MAX_NEST)
 			return mustache_fail(s->err, src, t->start,
-			    "sections nested deeper than %d",
-			    MUSTACHE_MAX_NEST);
+					     "sections nested deeper than %d",
+					     MUSTACHE_MAX_NEST);
 		s->stack[s->depth++] = i;
 		return 0;
 	}
 	if (t->type != '/')
 		return 0;
 	if (s->depth == 0)
-		return mustache_fail(s->err, src, t->start,
+		return mustache_fail(
+		    s->err, src, t->start,
 		    "closing tag \"%.*s\" without an open section",
 		    (int)t->rawlen, src + t->raw);
 	o = &s->toks[s->stack[--s->depth]];
 	if (o->rawlen != t->rawlen ||
 	    memcmp(src + o->raw, src + t->raw, t->rawlen) != 0)
-		return mustache_fail(s->err, src, t->start,
+		return mustache_fail(
+		    s->err, src, t->start,
 		    "closing tag \"%.*s\" does not match open section \"%.*s\"",
 		    (int)t->rawlen, src + t->raw, (int)o->rawlen, src + o->raw);
 	o->match = i;
@@ -317,7 +335,7 @@ scan_match(struct mustache_scan *s, size_t i)
 }
 
 static int
-scan_tag(struct mustache_scan *s, size_t at, size_t *next)
+mustache_scan_tag(struct mustache_scan *s, size_t at, size_t *next)
 {
 	const char *src = s->src;
 	char needle[MUSTACHE_MAX_DELIM + 1];
@@ -337,8 +355,9 @@ scan_tag(struct mustache_scan *s, size_t at, size_t *next)
 	close = mustache_find(src, s->len, p, needle, nlen);
 	if (close == MUSTACHE_NOPOS)
 		return mustache_fail(s->err, src, at,
-		    "unclosed tag: no \"%.*s\" follows", (int)nlen, needle);
-	if ((t = scan_push(s, at)) == NULL)
+				     "unclosed tag: no \"%.*s\" follows",
+				     (int)nlen, needle);
+	if ((t = mustache_scan_push(s, at)) == NULL)
 		return -1;
 	t->type = type;
 	t->start = t->estart = at;
@@ -347,33 +366,33 @@ scan_tag(struct mustache_scan *s, size_t at, size_t *next)
 	if (type == '!')
 		return 0;
 	if (type == '=')
-		return scan_delims(s, at, p, close);
-	if (scan_name(s, t, p, close) == -1)
+		return mustache_scan_delims(s, at, p, close);
+	if (mustache_scan_name(s, t, p, close) == -1)
 		return -1;
-	return scan_match(s, s->ntoks - 1);
+	return mustache_scan_match(s, s->ntoks - 1);
 }
 
 static int
-scan_all(struct mustache_scan *s)
+mustache_scan_all(struct mustache_scan *s)
 {
 	size_t pos = 0, at;
 	struct mustache_tok *o;
 
 	while ((at = mustache_find(s->src, s->len, pos, s->otag, s->olen)) !=
 	       MUSTACHE_NOPOS)
-		if (scan_tag(s, at, &pos) == -1)
+		if (mustache_scan_tag(s, at, &pos) == -1)
 			return -1;
 	if (s->depth > 0) {
 		o = &s->toks[s->stack[s->depth - 1]];
 		return mustache_fail(s->err, s->src, o->start,
-		    "unclosed section \"%.*s\"", (int)o->rawlen,
-		    s->src + o->raw);
+				     "unclosed section \"%.*s\"",
+				     (int)o->rawlen, s->src + o->raw);
 	}
 	return 0;
 }
 
 static void
-standalone_single(struct mustache_scan *s, struct mustache_tok *t)
+mustache_standalone_single(struct mustache_scan *s, struct mustache_tok *t)
 {
 	size_t ls, le, nl;
 
@@ -390,7 +409,8 @@ standalone_single(struct mustache_scan *s, struct mustache_tok *t)
 
 /* '<' or '$', or for a closing tag 'P' (parent) or 'B' (block). */
 static char
-standalone_kind(const struct mustache_scan *s, const struct mustache_tok *t)
+mustache_standalone_kind(const struct mustache_scan *s,
+			 const struct mustache_tok *t)
 {
 	if (t->type == '/')
 		switch (s->toks[t->match].type) {
@@ -411,7 +431,7 @@ standalone_kind(const struct mustache_scan *s, const struct mustache_tok *t)
  * line; an empty block {{$b}}{{/b}} keeps its newline.
  */
 static void
-standalone_pair(struct mustache_scan *s, size_t i)
+mustache_standalone_pair(struct mustache_scan *s, size_t i)
 {
 	struct mustache_tok *a = &s->toks[i], *b = &s->toks[i + 1];
 	size_t ls, le, nl;
@@ -419,8 +439,8 @@ standalone_pair(struct mustache_scan *s, size_t i)
 
 	if (a->end != b->start || a->standalone || b->standalone)
 		return;
-	ka = standalone_kind(s, a);
-	kb = standalone_kind(s, b);
+	ka = mustache_standalone_kind(s, a);
+	kb = mustache_standalone_kind(s, b);
 	if (ka == 0 || kb == 0)
 		return;
 	ls = mustache_line_start(s->src, a->start);
@@ -441,14 +461,14 @@ standalone_pair(struct mustache_scan *s, size_t i)
 }
 
 static void
-standalone_all(struct mustache_scan *s)
+mustache_standalone_all(struct mustache_scan *s)
 {
 	size_t i;
 
 	for (i = 0; i < s->ntoks; i++)
-		standalone_single(s, &s->toks[i]);
+		mustache_standalone_single(s, &s->toks[i]);
 	for (i = 0; i + 1 < s->ntoks; i++)
-		standalone_pair(s, i);
+		mustache_standalone_pair(s, i);
 }
 
 struct mustache_build {
@@ -462,7 +482,7 @@ struct mustache_build {
 };
 
 static int
-pool_add(struct mustache_build *b, const char *s, size_t n)
+mustache_pool_add(struct mustache_build *b, const char *s, size_t n)
 {
 	struct mustache *t = b->t;
 	size_t cap;
@@ -474,7 +494,7 @@ pool_add(struct mustache_build *b, const char *s, size_t n)
 			cap *= 2;
 		if ((p = realloc(t->pool, cap)) == NULL)
 			return mustache_fail(b->err, b->s->src, b->pos.pos,
-			    "out of memory");
+					     "out of memory");
 		t->pool = p;
 		t->poolcap = cap;
 	}
@@ -484,7 +504,7 @@ pool_add(struct mustache_build *b, const char *s, size_t n)
 }
 
 static struct mustache_node *
-build_node(struct mustache_build *b, int type, size_t at)
+mustache_build_node(struct mustache_build *b, int type, size_t at)
 {
 	struct mustache_node *n;
 
@@ -504,7 +524,7 @@ build_node(struct mustache_build *b, int type, size_t at)
 
 /* Text from..to, with up to `strip` blanks cut at each line start. */
 static int
-build_text(struct mustache_build *b, size_t from, size_t to)
+mustache_build_text(struct mustache_build *b, size_t from, size_t to)
 {
 	const char *src = b->s->src, *nl;
 	size_t strip = b->strip[b->depth], k, e;
@@ -512,7 +532,7 @@ build_text(struct mustache_build *b, size_t from, size_t to)
 
 	if (from >= to)
 		return 0;
-	if ((n = build_node(b, MN_TEXT, from)) == NULL)
+	if ((n = mustache_build_node(b, MN_TEXT, from)) == NULL)
 		return -1;
 	while (from < to) {
 		if (from == 0 || src[from - 1] == '\n')
@@ -522,7 +542,7 @@ build_text(struct mustache_build *b, size_t from, size_t to)
 				from++;
 		nl = memchr(src + from, '\n', to - from);
 		e = nl != NULL ? (size_t)(nl - src) + 1 : to;
-		if (pool_add(b, src + from, e - from) == -1)
+		if (mustache_pool_add(b, src + from, e - from) == -1)
 			return -1;
 		from = e;
 	}
@@ -534,8 +554,8 @@ build_text(struct mustache_build *b, size_t from, size_t to)
 
 /* The name, NUL-ended; a dotted one as one NUL-ended string per part. */
 static int
-build_name(struct mustache_build *b, struct mustache_node *n,
-    const struct mustache_tok *k, int dotted)
+mustache_build_name(struct mustache_build *b, struct mustache_node *n,
+		    const struct mustache_tok *k, int dotted)
 {
 	const char *s = b->s->src + k->name;
 	size_t i, from = 0;
@@ -544,26 +564,26 @@ build_name(struct mustache_build *b, struct mustache_node *n,
 	n->nparts = 1;
 	if (dotted && k->namelen == 1 && s[0] == '.') {
 		n->nparts = 0;
-		return pool_add(b, "", 1);
+		return mustache_pool_add(b, "", 1);
 	}
 	for (i = 0; dotted && i < k->namelen; i++) {
 		if (s[i] != '.')
 			continue;
-		if (pool_add(b, s + from, i - from) == -1 ||
-		    pool_add(b, "", 1) == -1)
+		if (mustache_pool_add(b, s + from, i - from) == -1 ||
+		    mustache_pool_add(b, "", 1) == -1)
 			return -1;
 		from = i + 1;
 		n->nparts++;
 	}
 	n->len = k->namelen;
-	if (pool_add(b, s + from, k->namelen - from) == -1)
+	if (mustache_pool_add(b, s + from, k->namelen - from) == -1)
 		return -1;
-	return pool_add(b, "", 1);
+	return mustache_pool_add(b, "", 1);
 }
 
 static int
-build_indent(struct mustache_build *b, struct mustache_node *n, size_t from,
-    size_t len)
+mustache_build_indent(struct mustache_build *b, struct mustache_node *n,
+		      size_t from, size_t len)
 {
 	size_t strip = b->strip[b->depth];
 
@@ -572,12 +592,12 @@ build_indent(struct mustache_build *b, struct mustache_node *n, size_t from,
 	n->standalone = 1;
 	n->ind = b->t->poollen;
 	n->indlen = len - strip;
-	return pool_add(b, b->s->src + from + strip, len - strip);
+	return mustache_pool_add(b, b->s->src + from + strip, len - strip);
 }
 
 /* Common leading blanks of the lines from..to that are not blank. */
 static size_t
-build_margin(const char *src, size_t from, size_t to, size_t *at)
+mustache_build_margin(const char *src, size_t from, size_t to, size_t *at)
 {
 	size_t m = MUSTACHE_NOPOS, e, w, k;
 
@@ -585,12 +605,14 @@ build_margin(const char *src, size_t from, size_t to, size_t *at)
 	while (from < to) {
 		for (e = from; e < to && src[e] != '\n'; e++)
 			;
-		for (w = from; w < e && mustache_space(src[w]); w++)
+		for (w = from; w < e && mustache_blank(src[w]); w++)
 			;
-		if (w < e && m == MUSTACHE_NOPOS) {
+		if (w == e || (src[w] == '\r' && w + 1 == e))
+			; /* a blank line says nothing about the margin */
+		else if (m == MUSTACHE_NOPOS) {
 			m = w - from;
 			*at = from;
-		} else if (w < e) {
+		} else {
 			for (k = 0; k < m && k < w - from &&
 				    src[from + k] == src[*at + k];
 			     k++)
@@ -608,8 +630,8 @@ build_margin(const char *src, size_t from, size_t to, size_t *at)
  * (or, when the block's lines are not indented, the tag's).
  */
 static int
-build_block(struct mustache_build *b, struct mustache_node *n,
-    const struct mustache_tok *k)
+mustache_build_block(struct mustache_build *b, struct mustache_node *n,
+		     const struct mustache_tok *k)
 {
 	const struct mustache_tok *c = &b->s->toks[k->match];
 	size_t strip = b->strip[b->depth], m, at;
@@ -617,40 +639,42 @@ build_block(struct mustache_build *b, struct mustache_node *n,
 	b->strip[b->depth + 1] = strip;
 	if (!k->standalone)
 		return 0;
-	m = build_margin(b->s->src, k->eend, c->estart, &at);
+	m = mustache_build_margin(b->s->src, k->eend, c->estart, &at);
 	if (m > strip) {
 		b->strip[b->depth + 1] = m;
 		n->standalone = 1;
 		n->ind = b->t->poollen;
 		n->indlen = m - strip;
-		return pool_add(b, b->s->src + at + strip, m - strip);
+		return mustache_pool_add(b, b->s->src + at + strip, m - strip);
 	}
-	return build_indent(b, n, k->estart, k->start - k->estart);
+	return mustache_build_indent(b, n, k->estart, k->start - k->estart);
 }
 
 static int
-build_open(struct mustache_build *b, const struct mustache_tok *k, int type)
+mustache_build_open(struct mustache_build *b, const struct mustache_tok *k,
+		    int type)
 {
 	struct mustache_node *n;
 
-	if ((n = build_node(b, type, k->start)) == NULL)
+	if ((n = mustache_build_node(b, type, k->start)) == NULL)
 		return -1;
-	if (build_name(b, n, k, type != MN_BLOCK && (type != MN_PARENT ||
-							k->dynamic)) == -1)
+	if (mustache_build_name(b, n, k,
+				type != MN_BLOCK &&
+				    (type != MN_PARENT || k->dynamic)) == -1)
 		return -1;
 	n->dynamic = k->dynamic;
 	if (type == MN_PARENT && k->standalone &&
-	    build_indent(b, n, k->estart, k->start - k->estart) == -1)
+	    mustache_build_indent(b, n, k->estart, k->start - k->estart) == -1)
 		return -1;
 	b->strip[b->depth + 1] = b->strip[b->depth];
-	if (type == MN_BLOCK && build_block(b, n, k) == -1)
+	if (type == MN_BLOCK && mustache_build_block(b, n, k) == -1)
 		return -1;
 	b->stack[b->depth++] = b->t->nnodes - 1;
 	return 0;
 }
 
 static int
-build_tag(struct mustache_build *b, const struct mustache_tok *k)
+mustache_build_tag(struct mustache_build *b, const struct mustache_tok *k)
 {
 	struct mustache_node *n;
 
@@ -662,47 +686,50 @@ build_tag(struct mustache_build *b, const struct mustache_tok *k)
 		b->t->nodes[b->stack[--b->depth]].end = b->t->nnodes;
 		return 0;
 	case '#':
-		return build_open(b, k, MN_SECTION);
+		return mustache_build_open(b, k, MN_SECTION);
 	case '^':
-		return build_open(b, k, MN_INVERTED);
+		return mustache_build_open(b, k, MN_INVERTED);
 	case '<':
-		return build_open(b, k, MN_PARENT);
+		return mustache_build_open(b, k, MN_PARENT);
 	case '$':
-		return build_open(b, k, MN_BLOCK);
+		return mustache_build_open(b, k, MN_BLOCK);
 	case '>':
-		if ((n = build_node(b, MN_PARTIAL, k->start)) == NULL ||
-		    build_name(b, n, k, k->dynamic) == -1)
+		if ((n = mustache_build_node(b, MN_PARTIAL, k->start)) ==
+			NULL ||
+		    mustache_build_name(b, n, k, k->dynamic) == -1)
 			return -1;
 		n->dynamic = k->dynamic;
 		return k->standalone
-			   ? build_indent(b, n, k->estart, k->start - k->estart)
+			   ? mustache_build_indent(b, n, k->estart,
+						   k->start - k->estart)
 			   : 0;
 	default:
-		if ((n = build_node(b, k->type == 'v' ? MN_VAR : MN_RAW,
-			 k->start)) == NULL)
+		if ((n = mustache_build_node(b,
+					     k->type == 'v' ? MN_VAR : MN_RAW,
+					     k->start)) == NULL)
 			return -1;
-		return build_name(b, n, k, 1);
+		return mustache_build_name(b, n, k, 1);
 	}
 }
 
 static int
-build_all(struct mustache_build *b)
+mustache_build_all(struct mustache_build *b)
 {
 	const struct mustache_scan *s = b->s;
 	size_t i, prev = 0;
 
 	for (i = 0; i < s->ntoks; i++) {
-		if (build_text(b, prev, s->toks[i].estart) == -1 ||
-		    build_tag(b, &s->toks[i]) == -1)
+		if (mustache_build_text(b, prev, s->toks[i].estart) == -1 ||
+		    mustache_build_tag(b, &s->toks[i]) == -1)
 			return -1;
 		prev = s->toks[i].eend;
 	}
-	return build_text(b, prev, s->len);
+	return mustache_build_text(b, prev, s->len);
 }
 
 int
 mustache_compile(const char *src, size_t len, mustache_partial_fn partial_fn,
-    void *arg, struct mustache **out, struct mustache_error *err)
+		 void *arg, struct mustache **out, struct mustache_error *err)
 {
 	struct mustache_error dummy;
 	struct mustache_scan s;
@@ -719,9 +746,9 @@ mustache_compile(const char *src, size_t len, mustache_partial_fn partial_fn,
 	s.otag = "{{";
 	s.ctag = "}}";
 	s.olen = s.clen = 2;
-	if (scan_all(&s) == -1)
+	if (mustache_scan_all(&s) == -1)
 		goto out;
-	standalone_all(&s);
+	mustache_standalone_all(&s);
 	memset(&b, 0, sizeof(b));
 	b.s = &s;
 	b.err = s.err;
@@ -735,7 +762,7 @@ mustache_compile(const char *src, size_t len, mustache_partial_fn partial_fn,
 	t->partial_fn = partial_fn;
 	t->arg = arg;
 	b.t = t;
-	if (build_all(&b) == -1)
+	if (mustache_build_all(&b) == -1)
 		goto out;
 	*out = t;
 	t = NULL;
@@ -786,19 +813,21 @@ struct mustache_render {
 	struct mustache_cached *cache;
 	size_t ncache;
 	int depth;
-	const char *partial;		 /* for messages: NULL is the top */
+	unsigned long steps;
+	const char *partial;		/* for messages: NULL is the top */
 	const struct mustache_node *at; /* for messages */
 	struct mustache_error *err;
 };
 
-static int render_fail(struct mustache_render *r, const char *fmt, ...)
+static int mustache_render_fail(struct mustache_render *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static int render_range(struct mustache_render *r, const struct mustache *t,
-    size_t i, size_t end, const struct mustache_frame *ctx,
-    const struct mustache_args *args);
+static int mustache_render_range(struct mustache_render *r,
+				 const struct mustache *t, size_t i, size_t end,
+				 const struct mustache_frame *ctx,
+				 const struct mustache_args *args);
 
 static int
-render_fail(struct mustache_render *r, const char *fmt, ...)
+mustache_render_fail(struct mustache_render *r, const char *fmt, ...)
 {
 	char msg[sizeof(r->err->message)];
 	va_list ap;
@@ -810,7 +839,7 @@ render_fail(struct mustache_render *r, const char *fmt, ...)
 	r->err->column = r->at != NULL ? r->at->column : 1;
 	if (r->partial != NULL)
 		snprintf(r->err->message, sizeof(r->err->message),
-		    "partial \"%.40s\": %.140s", r->partial, msg);
+			 "partial \"%.40s\": %.140s", r->partial, msg);
 	else
 		snprintf(r->err->message, sizeof(r->err->message), "%s", msg);
 	return -1;
@@ -818,7 +847,7 @@ render_fail(struct mustache_render *r, const char *fmt, ...)
 
 /* Appends or fails: output over the cap is an error, never cut short. */
 static int
-out_put(struct mustache_render *r, const char *s, size_t n)
+mustache_out_put(struct mustache_render *r, const char *s, size_t n)
 {
 	size_t cap;
 	char *p;
@@ -826,13 +855,13 @@ out_put(struct mustache_render *r, const char *s, size_t n)
 	if (n == 0)
 		return 0;
 	if (n > r->max - r->len)
-		return render_fail(r, "output over %zu bytes", r->max);
+		return mustache_render_fail(r, "output over %zu bytes", r->max);
 	if (n >= r->cap - r->len) {
 		cap = r->cap * 2 > r->len + n + 1 ? r->cap * 2 : r->len + n + 1;
 		if (r->max < SIZE_MAX && cap > r->max + 1)
 			cap = r->max + 1;
 		if ((p = realloc(r->out, cap)) == NULL)
-			return render_fail(r, "out of memory");
+			return mustache_render_fail(r, "out of memory");
 		r->out = p;
 		r->cap = cap;
 	}
@@ -842,27 +871,27 @@ out_put(struct mustache_render *r, const char *s, size_t n)
 }
 
 static int
-out_bol(struct mustache_render *r)
+mustache_out_bol(struct mustache_render *r)
 {
 	if (!r->bol)
 		return 0;
 	r->bol = 0;
-	return out_put(r, r->ind, r->indlen);
+	return mustache_out_put(r, r->ind, r->indlen);
 }
 
 /* Template text: each of its lines is indented. */
 static int
-out_text(struct mustache_render *r, const char *s, size_t n)
+mustache_out_text(struct mustache_render *r, const char *s, size_t n)
 {
 	const char *nl;
 	size_t k;
 
 	while (n > 0) {
-		if (out_bol(r) == -1)
+		if (mustache_out_bol(r) == -1)
 			return -1;
 		nl = memchr(s, '\n', n);
 		k = nl != NULL ? (size_t)(nl - s) + 1 : n;
-		if (out_put(r, s, k) == -1)
+		if (mustache_out_put(r, s, k) == -1)
 			return -1;
 		r->bol = nl != NULL;
 		s += k;
@@ -873,63 +902,41 @@ out_text(struct mustache_render *r, const char *s, size_t n)
 
 /* What replaces byte c, or NULL to keep it; u holds \u00XX. */
 static const char *
-escape_char(enum mustache_escape esc, unsigned char c, char u[8])
+mustache_escape_char(enum mustache_escape esc, unsigned char c, char u[8])
 {
+	static const char *const html[256] = {
+	    ['&'] = "&amp;", ['<'] = "&lt;", ['>'] = "&gt;", ['"'] = "&quot;"};
+	static const char *const json[256] = {
+	    ['"'] = "\\\"", ['\\'] = "\\\\", ['\b'] = "\\b", ['\f'] = "\\f",
+	    ['\n'] = "\\n", ['\r'] = "\\r",  ['\t'] = "\\t"};
+
 	if (esc == MUSTACHE_ESCAPE_HTML)
-		switch (c) {
-		case '&':
-			return "&amp;";
-		case '<':
-			return "&lt;";
-		case '>':
-			return "&gt;";
-		case '"':
-			return "&quot;";
-		default:
-			return NULL;
-		}
-	switch (c) {
-	case '"':
-		return "\\\"";
-	case '\\':
-		return "\\\\";
-	case '\b':
-		return "\\b";
-	case '\f':
-		return "\\f";
-	case '\n':
-		return "\\n";
-	case '\r':
-		return "\\r";
-	case '\t':
-		return "\\t";
-	default:
-		break;
-	}
-	if (c >= 0x20)
-		return NULL;
+		return html[c];
+	if (json[c] != NULL || c >= 0x20)
+		return json[c];
 	snprintf(u, 8, "\\u%04x", c);
 	return u;
 }
 
 static int
-out_escaped(struct mustache_render *r, const char *s, size_t n)
+mustache_out_escaped(struct mustache_render *r, const char *s, size_t n)
 {
 	size_t i, run = 0;
 	const char *rep;
 	char u[8];
 
 	if (r->esc == MUSTACHE_ESCAPE_NONE)
-		return out_put(r, s, n);
+		return mustache_out_put(r, s, n);
 	for (i = 0; i < n; i++) {
-		if ((rep = escape_char(r->esc, (unsigned char)s[i], u)) == NULL)
+		if ((rep = mustache_escape_char(r->esc, (unsigned char)s[i],
+						u)) == NULL)
 			continue;
-		if (out_put(r, s + run, i - run) == -1 ||
-		    out_put(r, rep, strlen(rep)) == -1)
+		if (mustache_out_put(r, s + run, i - run) == -1 ||
+		    mustache_out_put(r, rep, strlen(rep)) == -1)
 			return -1;
 		run = i + 1;
 	}
-	return out_put(r, s + run, n - run);
+	return mustache_out_put(r, s + run, n - run);
 }
 
 /*
@@ -960,7 +967,7 @@ mustache_number(double d, char *buf, size_t size)
 }
 
 static int
-out_value(struct mustache_render *r, const cJSON *v, int raw)
+mustache_out_value(struct mustache_render *r, const cJSON *v, int raw)
 {
 	char num[40], *heap = NULL;
 	const char *s = "";
@@ -976,18 +983,19 @@ out_value(struct mustache_render *r, const cJSON *v, int raw)
 		s = cJSON_IsTrue(v) ? "true" : "false";
 	else if (cJSON_IsObject(v) || cJSON_IsArray(v)) {
 		if ((heap = cJSON_PrintUnformatted(v)) == NULL)
-			return render_fail(r, "out of memory");
+			return mustache_render_fail(r, "out of memory");
 		s = heap;
 	}
-	rc = out_bol(r);
+	rc = mustache_out_bol(r);
 	if (rc == 0)
-		rc = raw ? out_put(r, s, strlen(s)) : out_escaped(r, s, strlen(s));
+		rc = raw ? mustache_out_put(r, s, strlen(s))
+			 : mustache_out_escaped(r, s, strlen(s));
 	free(heap);
 	return rc;
 }
 
 static const cJSON *
-lookup_part(const cJSON *v, const char *part)
+mustache_lookup_part(const cJSON *v, const char *part)
 {
 	char *end;
 	long i;
@@ -1007,7 +1015,7 @@ lookup_part(const cJSON *v, const char *part)
  * what the previous part found.
  */
 static const cJSON *
-lookup(const struct mustache_frame *f, const char *name, size_t nparts)
+mustache_lookup(const struct mustache_frame *f, const char *name, size_t nparts)
 {
 	const cJSON *v = NULL;
 	size_t i;
@@ -1019,14 +1027,14 @@ lookup(const struct mustache_frame *f, const char *name, size_t nparts)
 			v = cJSON_GetObjectItemCaseSensitive(f->item, name);
 	for (i = 1; i < nparts && v != NULL; i++) {
 		name += strlen(name) + 1;
-		v = lookup_part(v, name);
+		v = mustache_lookup_part(v, name);
 	}
 	return v;
 }
 
 /* "" counts as false, so {{#x}} can mean "if x has a value". */
 static int
-truthy(const cJSON *v)
+mustache_truthy(const cJSON *v)
 {
 	if (v == NULL || cJSON_IsNull(v) || cJSON_IsFalse(v))
 		return 0;
@@ -1038,13 +1046,13 @@ truthy(const cJSON *v)
 }
 
 static size_t
-node_next(const struct mustache_node *n, size_t i)
+mustache_node_next(const struct mustache_node *n, size_t i)
 {
 	return n->type >= MN_SECTION && n->type != MN_PARTIAL ? n->end : i + 1;
 }
 
 static int
-ind_push(struct mustache_render *r, const char *s, size_t n)
+mustache_ind_push(struct mustache_render *r, const char *s, size_t n)
 {
 	size_t cap;
 	char *p;
@@ -1052,12 +1060,13 @@ ind_push(struct mustache_render *r, const char *s, size_t n)
 	if (n == 0)
 		return 0;
 	if (n > r->max - r->indlen) /* not one indented line would fit */
-		return render_fail(r, "indentation over %zu bytes", r->max);
+		return mustache_render_fail(r, "indentation over %zu bytes",
+					    r->max);
 	if (n > r->indcap - r->indlen) {
 		cap = r->indlen + n > 2 * r->indcap ? r->indlen + n
-						     : 2 * r->indcap;
+						    : 2 * r->indcap;
 		if ((p = realloc(r->ind, cap)) == NULL)
-			return render_fail(r, "out of memory");
+			return mustache_render_fail(r, "out of memory");
 		r->ind = p;
 		r->indcap = cap;
 	}
@@ -1068,7 +1077,7 @@ ind_push(struct mustache_render *r, const char *s, size_t n)
 
 /* The cache entry for name; *fresh when it was just made, still empty. */
 static struct mustache_cached *
-partial_cached(struct mustache_render *r, const char *name, int *fresh)
+mustache_partial_cached(struct mustache_render *r, const char *name, int *fresh)
 {
 	struct mustache_cached *c;
 	size_t k;
@@ -1078,18 +1087,18 @@ partial_cached(struct mustache_render *r, const char *name, int *fresh)
 		if (strcmp(r->cache[k].name, name) == 0)
 			return &r->cache[k];
 	if (r->ncache == MUSTACHE_MAX_CACHED) {
-		render_fail(r, "more than %d different partials",
-		    MUSTACHE_MAX_CACHED);
+		mustache_render_fail(r, "more than %d different partials",
+				     MUSTACHE_MAX_CACHED);
 		return NULL;
 	}
 	if (r->cache == NULL &&
 	    (r->cache = calloc(MUSTACHE_MAX_CACHED, sizeof(*c))) == NULL) {
-		render_fail(r, "out of memory");
+		mustache_render_fail(r, "out of memory");
 		return NULL;
 	}
 	c = &r->cache[r->ncache];
 	if ((c->name = strdup(name)) == NULL) {
-		render_fail(r, "out of memory");
+		mustache_render_fail(r, "out of memory");
 		return NULL;
 	}
 	c->t = NULL;
@@ -1100,9 +1109,10 @@ partial_cached(struct mustache_render *r, const char *name, int *fresh)
 
 /* *c: the partial that node n names, its t NULL when there is none. */
 static int
-partial_load(struct mustache_render *r, const struct mustache *t,
-    const struct mustache_node *n, const struct mustache_frame *ctx,
-    struct mustache_cached **c)
+mustache_partial_load(struct mustache_render *r, const struct mustache *t,
+		      const struct mustache_node *n,
+		      const struct mustache_frame *ctx,
+		      struct mustache_cached **c)
 {
 	const char *name = t->pool + n->off;
 	struct mustache_error perr;
@@ -1112,31 +1122,32 @@ partial_load(struct mustache_render *r, const struct mustache *t,
 
 	*c = NULL;
 	if (n->dynamic) {
-		v = lookup(ctx, name, n->nparts);
+		v = mustache_lookup(ctx, name, n->nparts);
 		if (!cJSON_IsString(v) || v->valuestring == NULL)
 			return 0;
 		name = v->valuestring;
 	}
-	if ((*c = partial_cached(r, name, &fresh)) == NULL)
+	if ((*c = mustache_partial_cached(r, name, &fresh)) == NULL)
 		return -1;
-	if (!fresh || t->partial_fn == NULL || t->partial_fn(name, &src, t->arg) != 0 ||
-	    src == NULL)
+	if (!fresh || t->partial_fn == NULL ||
+	    t->partial_fn(name, &src, t->arg) != 0 || src == NULL)
 		return 0;
-	rc = mustache_compile(src, strlen(src), t->partial_fn, t->arg,
-	    &(*c)->t, &perr);
+	rc = mustache_compile(src, strlen(src), t->partial_fn, t->arg, &(*c)->t,
+			      &perr);
 	free(src);
 	if (rc == -1) {
 		*r->err = perr;
 		snprintf(r->err->message, sizeof(r->err->message),
-		    "partial \"%.40s\": %.140s", name, perr.message);
+			 "partial \"%.40s\": %.140s", name, perr.message);
 	}
 	return rc;
 }
 
 /* {{>name}} and {{<name}}...{{/name}}: the latter passes its blocks on. */
 static int
-render_partial(struct mustache_render *r, const struct mustache *t, size_t i,
-    const struct mustache_frame *ctx, const struct mustache_args *args)
+mustache_render_partial(struct mustache_render *r, const struct mustache *t,
+			size_t i, const struct mustache_frame *ctx,
+			const struct mustache_args *args)
 {
 	const struct mustache_node *n = &t->nodes[i];
 	const struct mustache_args a = {t, i, args};
@@ -1146,18 +1157,19 @@ render_partial(struct mustache_render *r, const struct mustache *t, size_t i,
 	int rc;
 
 	if (r->depth >= MUSTACHE_MAX_DEPTH)
-		return render_fail(r, "partials nested deeper than %d",
-		    MUSTACHE_MAX_DEPTH);
-	if (partial_load(r, t, n, ctx, &c) == -1)
+		return mustache_render_fail(r, "partials nested deeper than %d",
+					    MUSTACHE_MAX_DEPTH);
+	if (mustache_partial_load(r, t, n, ctx, &c) == -1)
 		return -1;
 	if (c == NULL || c->t == NULL)
 		return 0;
-	if (n->standalone && ind_push(r, t->pool + n->ind, n->indlen) == -1)
+	if (n->standalone &&
+	    mustache_ind_push(r, t->pool + n->ind, n->indlen) == -1)
 		return -1;
 	r->depth++;
 	r->partial = c->name;
-	rc = render_range(r, c->t, 0, c->t->nnodes, ctx,
-	    n->type == MN_PARENT ? &a : args);
+	rc = mustache_render_range(r, c->t, 0, c->t->nnodes, ctx,
+				   n->type == MN_PARENT ? &a : args);
 	r->depth--;
 	r->partial = saved;
 	r->indlen = indlen;
@@ -1166,8 +1178,8 @@ render_partial(struct mustache_render *r, const struct mustache *t, size_t i,
 
 /* The outermost parent tag that overrides block `name` wins. */
 static int
-block_find(const struct mustache_args *a, const char *name,
-    const struct mustache **bt, size_t *bi)
+mustache_block_find(const struct mustache_args *a, const char *name,
+		    const struct mustache **bt, size_t *bi)
 {
 	const struct mustache_node *c;
 	int found = 0;
@@ -1175,7 +1187,7 @@ block_find(const struct mustache_args *a, const char *name,
 
 	for (; a != NULL; a = a->up)
 		for (j = a->node + 1; j < a->t->nodes[a->node].end;
-		     j = node_next(c, j)) {
+		     j = mustache_node_next(c, j)) {
 			c = &a->t->nodes[j];
 			if (c->type == MN_BLOCK &&
 			    strcmp(a->t->pool + c->off, name) == 0) {
@@ -1188,85 +1200,96 @@ block_find(const struct mustache_args *a, const char *name,
 }
 
 static int
-render_block(struct mustache_render *r, const struct mustache *t, size_t i,
-    const struct mustache_frame *ctx, const struct mustache_args *args)
+mustache_render_block(struct mustache_render *r, const struct mustache *t,
+		      size_t i, const struct mustache_frame *ctx,
+		      const struct mustache_args *args)
 {
 	const struct mustache_node *n = &t->nodes[i];
 	const struct mustache *bt = t;
 	size_t bi = i, indlen = r->indlen;
 	int found, rc;
 
-	found = block_find(args, t->pool + n->off, &bt, &bi);
+	found = mustache_block_find(args, t->pool + n->off, &bt, &bi);
 	/* An override may hold a block of its own name: it must end. */
 	if (found && r->depth >= MUSTACHE_MAX_DEPTH)
-		return render_fail(r, "blocks nested deeper than %d",
-		    MUSTACHE_MAX_DEPTH);
-	if (n->standalone && ind_push(r, t->pool + n->ind, n->indlen) == -1)
+		return mustache_render_fail(r, "blocks nested deeper than %d",
+					    MUSTACHE_MAX_DEPTH);
+	if (n->standalone &&
+	    mustache_ind_push(r, t->pool + n->ind, n->indlen) == -1)
 		return -1;
 	r->depth += found;
-	rc = render_range(r, bt, bi + 1, bt->nodes[bi].end, ctx, args);
+	rc = mustache_render_range(r, bt, bi + 1, bt->nodes[bi].end, ctx, args);
 	r->depth -= found;
 	r->indlen = indlen;
 	return rc;
 }
 
 static int
-render_section(struct mustache_render *r, const struct mustache *t, size_t i,
-    const struct mustache_frame *ctx, const struct mustache_args *args)
+mustache_render_section(struct mustache_render *r, const struct mustache *t,
+			size_t i, const struct mustache_frame *ctx,
+			const struct mustache_args *args)
 {
 	const struct mustache_node *n = &t->nodes[i];
-	const cJSON *v = lookup(ctx, t->pool + n->off, n->nparts), *e;
+	const cJSON *v = mustache_lookup(ctx, t->pool + n->off, n->nparts), *e;
 	struct mustache_frame f = {NULL, ctx};
 
 	if (n->type == MN_INVERTED)
-		return truthy(v) ? 0 : render_range(r, t, i + 1, n->end, ctx,
-						    args);
+		return mustache_truthy(v) ? 0
+					  : mustache_render_range(
+						r, t, i + 1, n->end, ctx, args);
 	if (cJSON_IsArray(v)) {
 		cJSON_ArrayForEach(e, v)
 		{
 			f.item = e;
-			if (render_range(r, t, i + 1, n->end, &f, args) == -1)
+			if (mustache_render_range(r, t, i + 1, n->end, &f,
+						  args) == -1)
 				return -1;
 		}
 		return 0;
 	}
-	if (!truthy(v))
+	if (!mustache_truthy(v))
 		return 0;
 	f.item = v;
-	return render_range(r, t, i + 1, n->end, &f, args);
+	return mustache_render_range(r, t, i + 1, n->end, &f, args);
 }
 
 static int
-render_range(struct mustache_render *r, const struct mustache *t, size_t i,
-    size_t end, const struct mustache_frame *ctx,
-    const struct mustache_args *args)
+mustache_render_range(struct mustache_render *r, const struct mustache *t,
+		      size_t i, size_t end, const struct mustache_frame *ctx,
+		      const struct mustache_args *args)
 {
 	const struct mustache_node *n;
 	int rc = 0;
 
-	for (; i < end && rc == 0; i = node_next(n, i)) {
+	for (; i < end && rc == 0; i = mustache_node_next(n, i)) {
 		n = &t->nodes[i];
 		r->at = n;
+		if (++r->steps > MUSTACHE_MAX_STEPS) {
+			rc = mustache_render_fail(r, "more than %d steps",
+						  MUSTACHE_MAX_STEPS);
+			break;
+		}
 		switch (n->type) {
 		case MN_TEXT:
-			rc = out_text(r, t->pool + n->off, n->len);
+			rc = mustache_out_text(r, t->pool + n->off, n->len);
 			break;
 		case MN_VAR:
 		case MN_RAW:
-			rc = out_value(r, lookup(ctx, t->pool + n->off,
-					      n->nparts),
+			rc = mustache_out_value(
+			    r,
+			    mustache_lookup(ctx, t->pool + n->off, n->nparts),
 			    n->type == MN_RAW);
 			break;
 		case MN_SECTION:
 		case MN_INVERTED:
-			rc = render_section(r, t, i, ctx, args);
+			rc = mustache_render_section(r, t, i, ctx, args);
 			break;
 		case MN_PARTIAL:
 		case MN_PARENT:
-			rc = render_partial(r, t, i, ctx, args);
+			rc = mustache_render_partial(r, t, i, ctx, args);
 			break;
 		case MN_BLOCK:
-			rc = render_block(r, t, i, ctx, args);
+			rc = mustache_render_block(r, t, i, ctx, args);
 			break;
 		}
 	}
@@ -1275,8 +1298,8 @@ render_range(struct mustache_render *r, const struct mustache *t, size_t i,
 
 int
 mustache_render(const struct mustache *t, const cJSON *ctx,
-    enum mustache_escape esc, size_t max_out, char **out, size_t *outlen,
-    struct mustache_error *err)
+		enum mustache_escape esc, size_t max_out, char **out,
+		size_t *outlen, struct mustache_error *err)
 {
 	const struct mustache_frame root = {ctx, NULL};
 	struct mustache_error dummy;
@@ -1294,10 +1317,10 @@ mustache_render(const struct mustache *t, const cJSON *ctx,
 	r.bol = 1;
 	r.cap = max_out < 255 ? max_out + 1 : 256;
 	if ((r.out = malloc(r.cap)) == NULL) {
-		render_fail(&r, "out of memory");
+		mustache_render_fail(&r, "out of memory");
 		goto out;
 	}
-	if (render_range(&r, t, 0, t->nnodes, &root, NULL) == -1)
+	if (mustache_render_range(&r, t, 0, t->nnodes, &root, NULL) == -1)
 		goto out;
 	r.out[r.len] = '\0';
 	*out = r.out;

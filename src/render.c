@@ -158,7 +158,9 @@ render_event(const struct config *cfg, const struct router *r,
 	if (out != NULL) {
 		fprintf(out, "event %s (%s)\ncustomer %s: %s\n", env.event,
 		    label, id[0] ? id : "(none)",
-		    mapped ? "mapped" : "not in the customer table");
+		    router_customers(r) == NULL ? "no customer table" :
+		    mapped			? "mapped" :
+						  "not in the customer table");
 		if (router_rules(r) != NULL)
 			rules_explain(router_rules(r), ctx, render_explain_cb,
 			    out);

@@ -40,7 +40,21 @@ static const char *const store_sqlite_migrations[] = {
     "  body TEXT NOT NULL,"
     "  body_hash BLOB NOT NULL,"
     "  state TEXT NOT NULL DEFAULT 'received');"
-    "CREATE INDEX events_dedup ON events (source, body_hash, received_at);",
+    "CREATE INDEX events_dedup ON events (source, body_hash, received_at);"
+    "CREATE TABLE jobs ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  event_id TEXT NOT NULL REFERENCES events (id),"
+    "  rule TEXT NOT NULL,"
+    "  target TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  template TEXT,"
+    "  correlate TEXT,"
+    "  customer_id TEXT,"
+    "  state TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE INDEX jobs_event ON jobs (event_id);"
+    "CREATE INDEX jobs_state ON jobs (state, seq);",
 };
 
 #define STORE_SQLITE_VERSION                                                   \
@@ -137,7 +151,12 @@ store_sqlite_prepare(struct store_sqlite *s, char *err, size_t errlen)
 	     " AND received_at >= ?3 ORDER BY received_at LIMIT 1"},
 	    {offsetof(struct store_sqlite, insert),
 	     "INSERT INTO events (id, source, event_type, vendor_time,"
-	     " received_at, body, body_hash) VALUES (?,?,?,?,?,?,?)"},
+	     " received_at, body, body_hash, state)"
+	     " VALUES (?,?,?,?,?,?,?,?)"},
+	    {offsetof(struct store_sqlite, insert_job),
+	     "INSERT INTO jobs (id, event_id, rule, target, action,"
+	     " template, correlate, customer_id, state, created_at)"
+	     " VALUES (?,?,?,?,?,?,?,?,?,?)"},
 	};
 	size_t i;
 

@@ -187,13 +187,13 @@ ticket_template_free(struct ticket_template *t)
 static void
 ticket_flatten(char *s)
 {
-	char *o = s;
+	char *start = s, *o = s;
 	int space = 0;
 
 	for (; *s != '\0'; s++) {
 		if (*s == '\r' || *s == '\n' || *s == '\t' || *s == '\v' ||
 		    *s == '\f') {
-			if (!space && o != s)
+			if (!space && o > start)
 				*o++ = ' ';
 			space = 1;
 			continue;

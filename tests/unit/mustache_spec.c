@@ -25,8 +25,8 @@
 #define SPEC_MAX_OUT  (1024 * 1024)
 
 static const char *const spec_required[] = {
-    "comments.json",	"delimiters.json", "interpolation.json",
-    "inverted.json",	"partials.json",   "sections.json",
+    "comments.json",	 "delimiters.json",	"interpolation.json",
+    "inverted.json",	 "partials.json",	"sections.json",
     "~inheritance.json", "~dynamic-names.json",
 };
 #define SPEC_NREQUIRED (sizeof(spec_required) / sizeof(spec_required[0]))
@@ -97,13 +97,13 @@ spec_test(const cJSON *test)
 
 	if (tpl == NULL || want == NULL) {
 		printf("  FAIL %s: no template or expected output\n",
-		    name != NULL ? name : "(unnamed)");
+		       name != NULL ? name : "(unnamed)");
 		return 0;
 	}
 	if (mustache_compile(tpl, strlen(tpl), spec_partial, partials, &t,
-		&err) == 0)
+			     &err) == 0)
 		mustache_render(t, data, MUSTACHE_ESCAPE_HTML, SPEC_MAX_OUT,
-		    &got, &len, &err);
+				&got, &len, &err);
 	ok = got != NULL && len == strlen(want) && memcmp(got, want, len) == 0;
 	if (!ok) {
 		printf("  FAIL %s\n", name != NULL ? name : "(unnamed)");
@@ -112,8 +112,8 @@ spec_test(const cJSON *test)
 		if (got != NULL)
 			spec_show("got", got);
 		else
-			printf("    error     %d:%d: %s\n", err.line, err.column,
-			    err.message);
+			printf("    error     %d:%d: %s\n", err.line,
+			       err.column, err.message);
 	}
 	free(got);
 	mustache_free(t);
@@ -187,7 +187,7 @@ main(int argc, char **argv)
 	free(names);
 	if (seen != SPEC_NREQUIRED) {
 		printf("missing: %zu of %zu required spec files\n",
-		    SPEC_NREQUIRED - seen, SPEC_NREQUIRED);
+		       SPEC_NREQUIRED - seen, SPEC_NREQUIRED);
 		status = 1;
 	}
 	return status;

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,7 +44,7 @@ serve_partial(const char *name, char **source, void *arg)
  */
 static char *
 render_with(const char *tpl, const char *ctx, enum mustache_escape esc,
-    size_t max, struct partials *parts, struct mustache_error *err)
+	    size_t max, struct partials *parts, struct mustache_error *err)
 {
 	struct mustache *t = NULL;
 	cJSON *data = cJSON_Parse(ctx);
@@ -52,7 +53,7 @@ render_with(const char *tpl, const char *ctx, enum mustache_escape esc,
 
 	assert_non_null(data);
 	if (mustache_compile(tpl, strlen(tpl), parts ? serve_partial : NULL,
-		parts, &t, err) == 0 &&
+			     parts, &t, err) == 0 &&
 	    mustache_render(t, data, esc, max, &out, &len, err) == 0)
 		assert_int_equal(strlen(out), len);
 	mustache_free(t);
@@ -62,7 +63,7 @@ render_with(const char *tpl, const char *ctx, enum mustache_escape esc,
 
 static void
 assert_renders(const char *tpl, const char *ctx, enum mustache_escape esc,
-    const char *want)
+	       const char *want)
 {
 	struct mustache_error err;
 	char *out = render_with(tpl, ctx, esc, MAX_OUT, NULL, &err);
@@ -80,9 +81,8 @@ assert_compile_error(const char *tpl, int line, int column, const char *what)
 	struct mustache_error err;
 	struct mustache *t = NULL;
 
-	assert_int_equal(mustache_compile(tpl, strlen(tpl), NULL, NULL, &t,
-			     &err),
-	    -1);
+	assert_int_equal(
+	    mustache_compile(tpl, strlen(tpl), NULL, NULL, &t, &err), -1);
 	assert_null(t);
 	assert_int_equal(err.line, line);
 	assert_int_equal(err.column, column);
@@ -94,15 +94,16 @@ html_escaping_replaces_amp_lt_gt_and_quotes(void **state)
 {
 	(void)state;
 	assert_renders("{{x}}", "{\"x\":\"<a href=\\\"u\\\">&</a>'\"}",
-	    MUSTACHE_ESCAPE_HTML,
-	    "&lt;a href=&quot;u&quot;&gt;&amp;&lt;/a&gt;'");
+		       MUSTACHE_ESCAPE_HTML,
+		       "&lt;a href=&quot;u&quot;&gt;&amp;&lt;/a&gt;'");
 }
 
 static void
 json_escaping_escapes_quotes_backslashes_and_control_bytes(void **state)
 {
 	(void)state;
-	assert_renders("{{x}}",
+	assert_renders(
+	    "{{x}}",
 	    "{\"x\":\"a\\\"b\\\\c\\r\\n\\t\\b\\f\\u0001\\u001f/\\u007f\"}",
 	    MUSTACHE_ESCAPE_JSON,
 	    "a\\\"b\\\\c\\r\\n\\t\\b\\f\\u0001\\u001f/\x7f");
@@ -112,9 +113,10 @@ static void
 json_escaping_keeps_utf8_as_is(void **state)
 {
 	(void)state;
-	assert_renders("{{x}}", "{\"x\":\"Müller \\u00e9 \\u2028 \\ud83d\\ude00\"}",
-	    MUSTACHE_ESCAPE_JSON,
-	    "M\xc3\xbcller \xc3\xa9 \xe2\x80\xa8 \xf0\x9f\x98\x80");
+	assert_renders("{{x}}",
+		       "{\"x\":\"Müller \\u00e9 \\u2028 \\ud83d\\ude00\"}",
+		       MUSTACHE_ESCAPE_JSON,
+		       "M\xc3\xbcller \xc3\xa9 \xe2\x80\xa8 \xf0\x9f\x98\x80");
 }
 
 /*
@@ -122,8 +124,7 @@ json_escaping_keeps_utf8_as_is(void **state)
  * template's keys, and carries each value back unchanged.
  */
 static void
-json_output_parses_and_keeps_the_template_keys_for_hostile_values(
-    void **state)
+json_output_parses_and_keeps_the_template_keys_for_hostile_values(void **state)
 {
 	static const char *const hostile[] = {
 	    "\", \"injected\": \"x",
@@ -158,8 +159,8 @@ json_output_parses_and_keeps_the_template_keys_for_hostile_values(
 		cJSON_AddStringToObject(payload, "reason", hostile[i]);
 		cJSON_AddStringToObject(payload, "url", hostile[i]);
 		assert_int_equal(mustache_render(t, ctx, MUSTACHE_ESCAPE_JSON,
-				     MAX_OUT, &out, &len, &err),
-		    0);
+						 MAX_OUT, &out, &len, &err),
+				 0);
 		doc = cJSON_Parse(out);
 		if (doc == NULL)
 			fail_msg("value %zu gave invalid JSON: %s", i, out);
@@ -187,7 +188,7 @@ tags_inside_values_are_not_expanded(void **state)
 {
 	(void)state;
 	assert_renders("{{x}}|{{{x}}}", "{\"x\":\"{{y}} {{>p}}\",\"y\":\"no\"}",
-	    MUSTACHE_ESCAPE_NONE, "{{y}} {{>p}}|{{y}} {{>p}}");
+		       MUSTACHE_ESCAPE_NONE, "{{y}} {{>p}}|{{y}} {{>p}}");
 }
 
 static void
@@ -195,7 +196,7 @@ plain_output_leaves_values_unchanged(void **state)
 {
 	(void)state;
 	assert_renders("[{{x}}]", "{\"x\":\"<&> \\\"q\\\" \\\\ \\r\\n\"}",
-	    MUSTACHE_ESCAPE_NONE, "[<&> \"q\" \\ \r\n]");
+		       MUSTACHE_ESCAPE_NONE, "[<&> \"q\" \\ \r\n]");
 }
 
 static void
@@ -203,15 +204,16 @@ triple_mustache_and_ampersand_are_never_escaped(void **state)
 {
 	(void)state;
 	assert_renders("{{{x}}} {{&x}}", "{\"x\":\"\\\"<\\n\"}",
-	    MUSTACHE_ESCAPE_JSON, "\"<\n \"<\n");
+		       MUSTACHE_ESCAPE_JSON, "\"<\n \"<\n");
 	assert_renders("{{{x}}}", "{\"x\":\"<&>\"}", MUSTACHE_ESCAPE_HTML,
-	    "<&>");
+		       "<&>");
 }
 
 static void
 a_100kb_value_is_escaped_in_full(void **state)
 {
 	const size_t n = 100 * 1024;
+	const char *tpl = "{\"v\":\"{{x}}\"}";
 	struct mustache_error err;
 	struct mustache *t;
 	cJSON *ctx, *doc;
@@ -225,12 +227,11 @@ a_100kb_value_is_escaped_in_full(void **state)
 	big[n] = '\0';
 	ctx = cJSON_CreateObject();
 	cJSON_AddStringToObject(ctx, "x", big);
-	assert_int_equal(mustache_compile("{\"v\":\"{{x}}\"}", 12, NULL, NULL,
-			     &t, &err),
-	    0);
+	assert_int_equal(
+	    mustache_compile(tpl, strlen(tpl), NULL, NULL, &t, &err), 0);
 	assert_int_equal(mustache_render(t, ctx, MUSTACHE_ESCAPE_JSON, MAX_OUT,
-			     &out, &len, &err),
-	    0);
+					 &out, &len, &err),
+			 0);
 	assert_int_equal(len, 8 + n + 3 * n / 5);
 	assert_non_null(doc = cJSON_Parse(out));
 	assert_string_equal(cJSON_GetObjectItem(doc, "v")->valuestring, big);
@@ -249,14 +250,14 @@ output_over_the_cap_is_an_error_not_a_cut(void **state)
 
 	(void)state;
 	out = render_with("ab\n{{x}}", "{\"x\":\"0123456789\"}",
-	    MUSTACHE_ESCAPE_NONE, 12, NULL, &err);
+			  MUSTACHE_ESCAPE_NONE, 13, NULL, &err);
 	assert_non_null(out);
 	assert_string_equal(out, "ab\n0123456789");
 	free(out);
 	out = render_with("ab\n{{x}}", "{\"x\":\"0123456789\"}",
-	    MUSTACHE_ESCAPE_NONE, 11, NULL, &err);
+			  MUSTACHE_ESCAPE_NONE, 12, NULL, &err);
 	assert_null(out);
-	assert_string_equal(err.message, "output over 11 bytes");
+	assert_string_equal(err.message, "output over 12 bytes");
 	assert_int_equal(err.line, 2);
 	assert_int_equal(err.column, 1);
 }
@@ -267,10 +268,10 @@ output_cap_counts_escaped_bytes(void **state)
 	struct mustache_error err;
 
 	(void)state;
-	assert_null(render_with("{{x}}", "{\"x\":\"\\\"\"}", MUSTACHE_ESCAPE_JSON,
-	    1, NULL, &err));
+	assert_null(render_with("{{x}}", "{\"x\":\"\\\"\"}",
+				MUSTACHE_ESCAPE_JSON, 1, NULL, &err));
 	assert_null(render_with("{{x}}", "{\"x\":\"&\"}", MUSTACHE_ESCAPE_HTML,
-	    4, NULL, &err));
+				4, NULL, &err));
 }
 
 static void
@@ -286,7 +287,7 @@ unclosed_section_reports_its_opening_tag(void **state)
 {
 	(void)state;
 	assert_compile_error("a\nb {{#s}}\n{{#t}}{{/t}}c", 2, 3,
-	    "unclosed section \"s\"");
+			     "unclosed section \"s\"");
 }
 
 static void
@@ -338,22 +339,22 @@ missing_partial_renders_as_nothing(void **state)
 
 	(void)state;
 	out = render_with("[{{>nope}}]", "{}", MUSTACHE_ESCAPE_NONE, MAX_OUT,
-	    &p, &err);
+			  &p, &err);
 	assert_string_equal(out, "[]");
 	assert_int_equal(p.calls, 1);
 	free(out);
 }
 
-/* Data nested `levels` deep: {"c":{"c":...{}}}. */
+/* `levels` objects inside each other, {"c":{"c":...{"c":false}}}. */
 static char *
 nested_data(int levels)
 {
-	char *s = malloc(7 * (size_t)levels + 3), *p = s;
+	char *s = malloc(6 * (size_t)levels + 6), *p = s;
 	int i;
 
 	for (i = 0; i < levels; i++)
 		p += sprintf(p, "{\"c\":");
-	p += sprintf(p, "{}");
+	p += sprintf(p, "false");
 	for (i = 0; i < levels; i++)
 		*p++ = '}';
 	*p = '\0';
@@ -369,19 +370,19 @@ partials_nest_64_deep_and_no_deeper(void **state)
 	char *data, *out;
 
 	(void)state;
-	data = nested_data(63); /* the top {{>n}} and 63 more */
+	data = nested_data(64); /* the top {{>n}} and 63 more */
 	out = render_with("{{>n}}", data, MUSTACHE_ESCAPE_NONE, MAX_OUT, &p,
-	    &err);
+			  &err);
 	assert_non_null(out);
 	assert_int_equal(strlen(out), 63);
 	free(out);
 	free(data);
-	data = nested_data(64);
+	data = nested_data(65);
 	out = render_with("{{>n}}", data, MUSTACHE_ESCAPE_NONE, MAX_OUT, &p,
-	    &err);
+			  &err);
 	assert_null(out);
 	assert_string_equal(err.message,
-	    "partial \"n\": partials nested deeper than 64");
+			    "partial \"n\": partials nested deeper than 64");
 	assert_int_equal(err.line, 1);
 	assert_int_equal(err.column, 8);
 	free(data);
@@ -396,7 +397,7 @@ self_including_partial_fails_instead_of_recursing_forever(void **state)
 
 	(void)state;
 	assert_null(render_with("{{>loop}}", "{}", MUSTACHE_ESCAPE_NONE,
-	    MAX_OUT, &p, &err));
+				MAX_OUT, &p, &err));
 	assert_non_null(strstr(err.message, "nested deeper than 64"));
 	assert_int_equal(p.calls, 1); /* loaded once per render */
 }
@@ -410,8 +411,28 @@ block_overriding_itself_fails_instead_of_recursing_forever(void **state)
 
 	(void)state;
 	assert_null(render_with("{{<p}}{{$a}}x{{$a}}y{{/a}}{{/a}}{{/p}}", "{}",
-	    MUSTACHE_ESCAPE_NONE, MAX_OUT, &p, &err));
+				MUSTACHE_ESCAPE_NONE, MAX_OUT, &p, &err));
 	assert_non_null(strstr(err.message, "blocks nested deeper than 64"));
+}
+
+static void
+nested_loops_that_print_nothing_stop_after_a_step_budget(void **state)
+{
+	struct mustache_error err;
+	char ctx[200] = "{\"a\":[0";
+	int i;
+
+	(void)state;
+	for (i = 1; i < 40; i++)
+		snprintf(ctx + strlen(ctx), sizeof(ctx) - strlen(ctx), ",%d",
+			 i);
+	strcat(ctx, "]}");
+	/* 40^5 visits would take minutes; the budget is ten million. */
+	assert_null(render_with("{{#a}}{{#a}}{{#a}}{{#a}}{{#a}}{{nope}}"
+				"{{/a}}{{/a}}{{/a}}{{/a}}{{/a}}",
+				ctx, MUSTACHE_ESCAPE_NONE, MAX_OUT, NULL,
+				&err));
+	assert_string_equal(err.message, "more than 10000000 steps");
 }
 
 static void
@@ -422,10 +443,10 @@ partial_that_does_not_compile_reports_its_name_and_position(void **state)
 	struct mustache_error err;
 
 	(void)state;
-	assert_null(render_with("{{>bad}}", "{}", MUSTACHE_ESCAPE_NONE,
-	    MAX_OUT, &p, &err));
+	assert_null(render_with("{{>bad}}", "{}", MUSTACHE_ESCAPE_NONE, MAX_OUT,
+				&p, &err));
 	assert_string_equal(err.message,
-	    "partial \"bad\": unclosed section \"s\"");
+			    "partial \"bad\": unclosed section \"s\"");
 	assert_int_equal(err.line, 2);
 	assert_int_equal(err.column, 3);
 }
@@ -440,7 +461,7 @@ standalone_partial_is_indented_line_by_line(void **state)
 
 	(void)state;
 	out = render_with("list:\n  {{>p}}\nend", "{\"x\":\"1\\n2\"}",
-	    MUSTACHE_ESCAPE_NONE, MAX_OUT, &p, &err);
+			  MUSTACHE_ESCAPE_NONE, MAX_OUT, &p, &err);
 	assert_string_equal(out, "list:\n  a 1\n2\n  b\nend");
 	free(out);
 }
@@ -454,7 +475,8 @@ dynamic_partial_name_comes_from_the_data(void **state)
 	char *out;
 
 	(void)state;
-	out = render_with("{{#ev}}{{>*kind}};{{/ev}}",
+	out = render_with(
+	    "{{#ev}}{{>*kind}};{{/ev}}",
 	    "{\"ev\":[{\"kind\":\"agent\",\"id\":1},{\"kind\":\"x\"},{}]}",
 	    MUSTACHE_ESCAPE_NONE, MAX_OUT, &p, &err);
 	assert_string_equal(out, "A:1;;;");
@@ -465,8 +487,9 @@ static void
 parent_blocks_override_the_parents_defaults(void **state)
 {
 	static const char *const pairs[] = {
-	    "base", "Summary: {{$title}}DefensX event{{/title}}\n"
-		    "{{$body}}No details.{{/body}}\n",
+	    "base",
+	    "Summary: {{$title}}DefensX event{{/title}}\n"
+	    "{{$body}}No details.{{/body}}\n",
 	    NULL};
 	struct partials p = {pairs, 0};
 	struct mustache_error err;
@@ -475,7 +498,8 @@ parent_blocks_override_the_parents_defaults(void **state)
 	(void)state;
 	out = render_with("{{<base}}\n{{$title}}Unblock {{h}}{{/title}}\n"
 			  "{{/base}}\n",
-	    "{\"h\":\"WIN10-4\"}", MUSTACHE_ESCAPE_NONE, MAX_OUT, &p, &err);
+			  "{\"h\":\"WIN10-4\"}", MUSTACHE_ESCAPE_NONE, MAX_OUT,
+			  &p, &err);
 	assert_string_equal(out, "Summary: Unblock WIN10-4\nNo details.\n");
 	free(out);
 }
@@ -489,16 +513,16 @@ dotted_names_walk_objects_and_array_indexes(void **state)
 
 	(void)state;
 	assert_renders("{{payload.hostname}}/{{customer.name}}", ctx,
-	    MUSTACHE_ESCAPE_NONE, "WIN10-4/Acme");
+		       MUSTACHE_ESCAPE_NONE, "WIN10-4/Acme");
 	assert_renders("{{payload.items.0}}{{payload.items.1.n}}", ctx,
-	    MUSTACHE_ESCAPE_NONE, "ab");
+		       MUSTACHE_ESCAPE_NONE, "ab");
 	assert_renders("[{{payload.nope.x}}{{payload.items.9}}{{nope}}]", ctx,
-	    MUSTACHE_ESCAPE_NONE, "[]");
+		       MUSTACHE_ESCAPE_NONE, "[]");
 	/* A broken chain does not fall back to an outer context. */
 	assert_renders("{{#customer}}[{{payload.hostname.name}}]{{/customer}}",
-	    ctx, MUSTACHE_ESCAPE_NONE, "[]");
+		       ctx, MUSTACHE_ESCAPE_NONE, "[]");
 	assert_renders("{{#payload}}{{hostname}} {{customer.name}}{{/payload}}",
-	    ctx, MUSTACHE_ESCAPE_NONE, "WIN10-4 Acme");
+		       ctx, MUSTACHE_ESCAPE_NONE, "WIN10-4 Acme");
 }
 
 static void
@@ -506,22 +530,23 @@ dotted_names_are_never_single_keys(void **state)
 {
 	(void)state;
 	assert_renders("[{{a.b}}]", "{\"a.b\":\"x\"}", MUSTACHE_ESCAPE_NONE,
-	    "[]");
+		       "[]");
 }
 
 static void
 numbers_print_as_their_shortest_text(void **state)
 {
 	(void)state;
-	assert_renders("{{a}} {{b}} {{c}} {{d}} {{e}} {{f}}",
+	assert_renders(
+	    "{{a}} {{b}} {{c}} {{d}} {{e}} {{f}}",
 	    "{\"a\":1650,\"b\":1677241081,\"c\":-3,\"d\":1.21,\"e\":0.1,"
 	    "\"f\":-0.0}",
 	    MUSTACHE_ESCAPE_NONE, "1650 1677241081 -3 1.21 0.1 0");
 	assert_renders("{{a}} {{b}} {{c}} {{d}}",
-	    "{\"a\":9007199254740993,\"b\":1e300,\"c\":-2.5e-7,"
-	    "\"d\":0.30000000000000004}",
-	    MUSTACHE_ESCAPE_NONE,
-	    "9007199254740992 1e+300 -2.5e-07 0.30000000000000004");
+		       "{\"a\":9007199254740993,\"b\":1e300,\"c\":-2.5e-7,"
+		       "\"d\":0.30000000000000004}",
+		       MUSTACHE_ESCAPE_NONE,
+		       "9007199254740992 1e+300 -2.5e-07 0.30000000000000004");
 }
 
 static void
@@ -529,8 +554,8 @@ booleans_print_as_words_and_null_as_nothing(void **state)
 {
 	(void)state;
 	assert_renders("{{t}} {{f}} [{{n}}]",
-	    "{\"t\":true,\"f\":false,\"n\":null}", MUSTACHE_ESCAPE_JSON,
-	    "true false []");
+		       "{\"t\":true,\"f\":false,\"n\":null}",
+		       MUSTACHE_ESCAPE_JSON, "true false []");
 }
 
 static void
@@ -538,7 +563,7 @@ objects_print_as_compact_json(void **state)
 {
 	(void)state;
 	assert_renders("{{o}}", "{\"o\":{\"a\":[1,\"x\"]}}",
-	    MUSTACHE_ESCAPE_JSON, "{\\\"a\\\":[1,\\\"x\\\"]}");
+		       MUSTACHE_ESCAPE_JSON, "{\\\"a\\\":[1,\\\"x\\\"]}");
 }
 
 static void
@@ -549,15 +574,15 @@ sections_loop_over_lists_and_skip_empty_values(void **state)
 
 	(void)state;
 	assert_renders("{{#list}}<{{n}}>{{/list}}", ctx, MUSTACHE_ESCAPE_NONE,
-	    "<1><2>");
+		       "<1><2>");
 	assert_renders("{{#obj}}{{n}}{{/obj}}", ctx, MUSTACHE_ESCAPE_NONE, "3");
 	assert_renders("[{{#empty}}x{{/empty}}{{#blank}}x{{/blank}}"
 		       "{{#nope}}x{{/nope}}]",
-	    ctx, MUSTACHE_ESCAPE_NONE, "[]");
+		       ctx, MUSTACHE_ESCAPE_NONE, "[]");
 	assert_renders("{{#zero}}{{.}}{{/zero}}", ctx, MUSTACHE_ESCAPE_NONE,
-	    "0");
+		       "0");
 	assert_renders("{{^blank}}none{{/blank}}{{^list}}x{{/list}}", ctx,
-	    MUSTACHE_ESCAPE_NONE, "none");
+		       MUSTACHE_ESCAPE_NONE, "none");
 }
 
 static void
@@ -573,8 +598,8 @@ standalone_tag_lines_leave_no_blank_lines(void **state)
 		       "  (unknown)\n"
 		       "{{/customer.name}}\n"
 		       "End\n",
-	    "{\"customer\":{}}", MUSTACHE_ESCAPE_NONE,
-	    "Customer:\n  (unknown)\nEnd\n");
+		       "{\"customer\":{}}", MUSTACHE_ESCAPE_NONE,
+		       "Customer:\n  (unknown)\nEnd\n");
 }
 
 static void
@@ -582,7 +607,7 @@ set_delimiters_allow_literal_braces(void **state)
 {
 	(void)state;
 	assert_renders("{{=<% %>=}}{{x}} <%x%>", "{\"x\":1}",
-	    MUSTACHE_ESCAPE_NONE, "{{x}} 1");
+		       MUSTACHE_ESCAPE_NONE, "{{x}} 1");
 }
 
 int
@@ -613,6 +638,8 @@ main(void)
 		self_including_partial_fails_instead_of_recursing_forever),
 	    cmocka_unit_test(
 		block_overriding_itself_fails_instead_of_recursing_forever),
+	    cmocka_unit_test(
+		nested_loops_that_print_nothing_stop_after_a_step_budget),
 	    cmocka_unit_test(
 		partial_that_does_not_compile_reports_its_name_and_position),
 	    cmocka_unit_test(standalone_partial_is_indented_line_by_line),
