@@ -60,6 +60,7 @@ struct commit {
 	int commit_ok, probe_ok; /* a failed commit stays bad until one works */
 	char health_err[256];
 	struct commit_stats stats;
+	struct log_batch log; /* the thread's */
 };
 
 static void
@@ -139,6 +140,34 @@ commit_route(struct router *r, struct commit_item *batch,
 	}
 }
 
+/* One line per event, all written at once after the commit. */
+static void
+commit_log(struct commit *c, struct commit_item *batch)
+{
+	struct commit_item *it;
+	char type[160];
+
+	for (it = batch; it != NULL; it = it->next) {
+		const struct store_event *ev = &it->ev;
+
+		if (ev->outcome == STORE_FAILED)
+			continue;
+		log_quote(type, sizeof(type), ev->event_type,
+		    strlen(ev->event_type), 128);
+		if (ev->outcome == STORE_DUPLICATE)
+			log_batch_add(&c->log, LOG_LEVEL_INFO,
+			    "msg=duplicate event=%s source=%s type=%s", ev->id,
+			    ev->source, type);
+		else
+			log_batch_add(&c->log, LOG_LEVEL_INFO,
+			    "msg=stored event=%s source=%s type=%s state=%s "
+			    "jobs=%zu",
+			    ev->id, ev->source, type,
+			    ev->state ? ev->state : "received", ev->njobs);
+	}
+	log_batch_flush(&c->log);
+}
+
 /* Runs on the thread: one transaction for the whole list. */
 static void
 commit_run_batch(struct commit *c, struct commit_item *batch)
@@ -178,6 +207,7 @@ out:
 		log_error("msg=\"commit failed\" events=%zu error=\"%s\"", n,
 			  err);
 	commit_set_health(c, &c->commit_ok, rc == 0, err);
+	commit_log(c, batch);
 	pthread_mutex_lock(&c->mu);
 	c->stats.batches++;
 	c->stats.events += n;

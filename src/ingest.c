@@ -200,36 +200,29 @@ ingest_find_source(struct ingest *in, struct evhttp_request *req)
 	return NULL;
 }
 
+/* On the loop thread, once the event is on disk (the commit logged it). */
 static void
 ingest_done(struct commit_item *item, void *arg)
 {
 	struct ingest_req *ir = arg;
 	struct ingest *in = ir->in;
-	char body[128], type[ENVELOPE_EVENT_MAX * 4 + 8];
+	char body[128];
 
 	(void)item;
-	log_quote(type, sizeof(type), ir->event_type, strlen(ir->event_type),
-		  ENVELOPE_EVENT_MAX);
 	switch (ir->item.ev.outcome) {
 	case STORE_STORED:
-		log_info("msg=stored event=%s source=%s type=%s",
-			 ir->item.ev.id, ir->source, type);
 		snprintf(body, sizeof(body),
-			 "{\"id\":\"%s\",\"status\":\"queued\"}",
-			 ir->item.ev.id);
+		    "{\"id\":\"%s\",\"status\":\"queued\"}", ir->item.ev.id);
 		httpd_reply_json(in->httpd, ir->req, 202, body);
 		break;
 	case STORE_DUPLICATE:
-		log_info("msg=duplicate event=%s source=%s type=%s",
-			 ir->item.ev.id, ir->source, type);
 		snprintf(body, sizeof(body),
-			 "{\"id\":\"%s\",\"status\":\"duplicate\"}",
-			 ir->item.ev.id);
+		    "{\"id\":\"%s\",\"status\":\"duplicate\"}",
+		    ir->item.ev.id);
 		httpd_reply_json(in->httpd, ir->req, 200, body);
 		break;
 	default:
-		httpd_reply_error(
-		    in->httpd, ir->req, 503, "unavailable",
+		httpd_reply_error(in->httpd, ir->req, 503, "unavailable",
 		    "the event could not be stored; send it again later");
 		break;
 	}

@@ -34,34 +34,71 @@ log_enabled(enum log_level level)
 	return level <= log_level;
 }
 
-static void
-log_vwrite(enum log_level level, const char *fmt, va_list ap)
+/* Formats one line (with its newline) into line; returns its length. */
+static size_t
+log_format(char *line, size_t size, enum log_level level, const char *fmt,
+	   va_list ap)
 {
-	char line[LOG_LINE_MAX];
 	struct timespec ts;
 	struct tm tm;
 	size_t n;
 	int r;
 
-	if (!log_enabled(level))
-		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(line, sizeof(line), "ts=%Y-%m-%dT%H:%M:%S", &tm);
-	r = snprintf(line + n, sizeof(line) - n, ".%03ldZ level=%s ",
+	n = strftime(line, size, "ts=%Y-%m-%dT%H:%M:%S", &tm);
+	r = snprintf(line + n, size - n, ".%03ldZ level=%s ",
 		     ts.tv_nsec / 1000000, log_level_names[level]);
 	if (r > 0)
 		n += (size_t)r;
-	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	r = vsnprintf(line + n, size - n, fmt, ap);
 	if (r < 0)
 		r = 0;
 	n += (size_t)r;
-	if (n > sizeof(line) - 2)
-		n = sizeof(line) - 2; /* cut, but still one whole line */
+	if (n > size - 2)
+		n = size - 2; /* cut, but still one whole line */
 	line[n++] = '\n';
+	return n;
+}
+
+static void
+log_write(const char *buf, size_t n)
+{
 	/* stderr is unbuffered and a short write to it is not worth a retry */
-	if (write(STDERR_FILENO, line, n) < 0)
+	if (write(STDERR_FILENO, buf, n) < 0)
 		return;
+}
+
+static void
+log_vwrite(enum log_level level, const char *fmt, va_list ap)
+{
+	char line[LOG_LINE_MAX];
+
+	if (log_enabled(level))
+		log_write(line, log_format(line, sizeof(line), level, fmt, ap));
+}
+
+void
+log_batch_add(struct log_batch *b, enum log_level level, const char *fmt,
+	      ...)
+{
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	if (sizeof(b->buf) - b->len < LOG_LINE_MAX)
+		log_batch_flush(b);
+	va_start(ap, fmt);
+	b->len += log_format(b->buf + b->len, LOG_LINE_MAX, level, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_batch_flush(struct log_batch *b)
+{
+	if (b->len > 0)
+		log_write(b->buf, b->len);
+	b->len = 0;
 }
 
 #define LOG_DEFINE(name, level)                                                \

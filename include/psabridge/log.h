@@ -26,6 +26,20 @@ void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
+ * Lines collected and written with one write(2): the commit thread logs
+ * every event of a transaction this way.  Lines stay whole and in order;
+ * a batch is flushed when full and by log_batch_flush().
+ */
+struct log_batch {
+	size_t len;
+	char buf[64 * 1024];
+};
+
+void log_batch_add(struct log_batch *b, enum log_level level,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void log_batch_flush(struct log_batch *b);
+
+/*
  * Writes s (len bytes) into buf as a double-quoted value: '"' and '\\' are
  * escaped, control and non-ASCII bytes become \xHH, and the value is cut
  * to at most max input bytes (a cut is marked with "...").  buf always
