@@ -30,6 +30,7 @@
 
 #include "psabridge/commit.h"
 #include "psabridge/customers.h"
+#include "psabridge/envelope.h"
 #include "psabridge/log.h"
 #include "psabridge/router.h"
 
@@ -121,23 +122,37 @@ commit_take_router(struct commit *c)
 	return r;
 }
 
-static void
-commit_route(struct router *r, struct commit_item *batch,
+/*
+ * Validates, hashes and routes one item on the thread, off the event
+ * loop: the body is parsed once, for both.  0, or -1 when rejected.
+ */
+static int
+commit_prepare(struct router *r, struct commit_item *it,
     struct router_result *res)
 {
-	struct commit_item *it;
-	size_t i = 0;
+	struct store_event *ev = &it->ev;
+	struct envelope env;
+	cJSON *tree;
 
-	for (it = batch; it != NULL; it = it->next, i++) {
-		if (r == NULL) {
-			memset(&res[i], 0, sizeof(res[i]));
-			continue;
-		}
-		if (router_route(r, &it->ev, &res[i]) == -1)
-			log_error("msg=\"routing failed, event stored "
-				  "unrouted\" source=%s",
-			    it->ev.source);
+	memset(res, 0, sizeof(*res));
+	if (envelope_parse_tree(ev->body, ev->body_len, &env, &tree,
+		it->reject, sizeof(it->reject)) == -1) {
+		ev->outcome = STORE_REJECTED;
+		return -1;
 	}
+	memcpy(it->event_type, env.event, sizeof(it->event_type));
+	ev->event_type = it->event_type;
+	ev->vendor_time = env.time;
+	SHA256((const unsigned char *)ev->body, ev->body_len, ev->hash);
+	if (r == NULL) {
+		cJSON_Delete(tree);
+		return 0;
+	}
+	if (router_route(r, ev, tree, res) == -1)
+		log_error("msg=\"routing failed, event stored unrouted\" "
+			  "source=%s",
+		    ev->source);
+	return 0;
 }
 
 /* One line per event, all written at once after the commit. */
@@ -152,6 +167,15 @@ commit_log(struct commit *c, struct commit_item *batch)
 
 		if (ev->outcome == STORE_FAILED)
 			continue;
+		if (ev->outcome == STORE_REJECTED) {
+			log_quote(type, sizeof(type), it->reject,
+			    strlen(it->reject), 150);
+			log_batch_add(&c->log, LOG_LEVEL_INFO,
+			    "msg=rejected source=%s status=400 "
+			    "error=bad_request detail=%s",
+			    ev->source, type);
+			continue;
+		}
 		log_quote(type, sizeof(type), ev->event_type,
 		    strlen(ev->event_type), 128);
 		if (ev->outcome == STORE_DUPLICATE)
@@ -178,7 +202,7 @@ commit_run_batch(struct commit *c, struct commit_item *batch)
 	struct commit_item *it;
 	char err[256] = "";
 	struct timespec t0, t1;
-	size_t n = 0, i = 0;
+	size_t n = 0, nvalid = 0, i = 0;
 	int rc = -1;
 
 	for (it = batch; it != NULL; it = it->next)
@@ -190,27 +214,29 @@ commit_run_batch(struct commit *c, struct commit_item *batch)
 			it->ev.outcome = STORE_FAILED;
 		goto out;
 	}
-	for (it = batch; it != NULL; it = it->next) {
-		SHA256((const unsigned char *)it->ev.body, it->ev.body_len,
-		       it->ev.hash);
-		evs[i++] = &it->ev;
+	for (it = batch; it != NULL; it = it->next, i++) {
+		if (commit_prepare(r, it, &res[i]) == 0)
+			evs[nvalid++] = &it->ev;
 	}
-	commit_route(r, batch, res);
+	rc = 0;
+	if (nvalid == 0)
+		goto done; /* nothing to store: no transaction */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = store_append(c->store, evs, n, err, sizeof(err));
+	rc = store_append(c->store, evs, nvalid, err, sizeof(err));
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	log_debug("msg=committed events=%zu ok=%d ms=%.3f", n, rc == 0,
-		  (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
-		      (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	log_debug("msg=committed events=%zu ok=%d ms=%.3f", nvalid, rc == 0,
+	    (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+		(double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 out:
 	if (rc == -1)
 		log_error("msg=\"commit failed\" events=%zu error=\"%s\"", n,
-			  err);
+		    err);
 	commit_set_health(c, &c->commit_ok, rc == 0, err);
+done:
 	commit_log(c, batch);
 	pthread_mutex_lock(&c->mu);
-	c->stats.batches++;
-	c->stats.events += n;
+	c->stats.batches += nvalid > 0;
+	c->stats.events += nvalid;
 	c->stats.failures += rc == -1;
 	pthread_mutex_unlock(&c->mu);
 	for (i = 0; res != NULL && i < n; i++)

@@ -162,8 +162,8 @@ envelope_fields(const cJSON *root, struct envelope *env, char *err,
 }
 
 int
-envelope_parse(const char *body, size_t len, struct envelope *env, char *err,
-	       size_t errlen)
+envelope_parse_tree(const char *body, size_t len, struct envelope *env,
+		    cJSON **tree, char *err, size_t errlen)
 {
 	cJSON *root = NULL;
 	const char *why;
@@ -202,7 +202,20 @@ envelope_parse(const char *body, size_t len, struct envelope *env, char *err,
 	}
 	ret = envelope_fields(root, env, err, errlen);
 out:
+	if (ret == 0 && tree != NULL) {
+		*tree = root;
+		root = NULL;
+	} else if (tree != NULL) {
+		*tree = NULL;
+	}
 	cJSON_Delete(root);
 	free(copy);
 	return ret;
+}
+
+int
+envelope_parse(const char *body, size_t len, struct envelope *env, char *err,
+	       size_t errlen)
+{
+	return envelope_parse_tree(body, len, env, NULL, err, errlen);
 }

@@ -2,7 +2,10 @@
  * The callback front door.
  *
  * Checks run cheapest and least revealing first: path, method, header size,
- * token, content type, body size, envelope.  The token is compared as a
+ * token, content type, body size.  The envelope is checked by the commit
+ * thread, off the event loop, where the body is parsed once for both
+ * validation and routing; a bad body still gets its 400 before anything
+ * is stored.  The token is compared as a
  * SHA-256 digest with CRYPTO_memcmp, so neither its length nor its bytes
  * leak through timing, and it never reaches a log line: the query string
  * that may carry it is never logged.
@@ -53,7 +56,6 @@ struct ingest_req {
 	struct ingest *in;
 	struct evhttp_request *req;
 	char source[65];
-	char event_type[ENVELOPE_EVENT_MAX + 1];
 };
 
 static void
@@ -221,6 +223,10 @@ ingest_done(struct commit_item *item, void *arg)
 		    ir->item.ev.id);
 		httpd_reply_json(in->httpd, ir->req, 200, body);
 		break;
+	case STORE_REJECTED:
+		httpd_reply_error(in->httpd, ir->req, 400, "bad_request",
+		    ir->item.reject);
+		break;
 	default:
 		httpd_reply_error(in->httpd, ir->req, 503, "unavailable",
 		    "the event could not be stored; send it again later");
@@ -230,27 +236,29 @@ ingest_done(struct commit_item *item, void *arg)
 }
 
 /* Hands a validated event to the commit thread. */
+/*
+ * Hands the request to the commit thread, which validates the body (see
+ * envelope.h) and stores it; the answer is sent from ingest_done().
+ */
 static void
 ingest_submit(struct ingest *in, struct evhttp_request *req,
-	      const struct ingest_source *src, const struct envelope *env,
-	      const char *body, size_t len)
+    const struct ingest_source *src)
 {
+	struct evbuffer *buf = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(buf);
 	struct ingest_req *ir;
 
 	if ((ir = calloc(1, sizeof(*ir))) == NULL) {
 		ingest_reject(in, req, src, 503, "unavailable",
-			      "out of memory");
+		    "out of memory");
 		return;
 	}
 	ir->in = in;
 	ir->req = req;
 	snprintf(ir->source, sizeof(ir->source), "%s", src->name);
-	snprintf(ir->event_type, sizeof(ir->event_type), "%s", env->event);
 	ir->item.ev.source = ir->source;
-	ir->item.ev.event_type = ir->event_type;
-	ir->item.ev.vendor_time = env->time;
 	ir->item.ev.received_ms = ingest_now_ms();
-	ir->item.ev.body = body;
+	ir->item.ev.body = len ? (const char *)evbuffer_pullup(buf, -1) : "";
 	ir->item.ev.body_len = len;
 	ir->item.ev.dedup_window_ms = src->dedup_window_ms;
 	ir->item.done = ingest_done;
@@ -314,23 +322,14 @@ ingest_handle(struct evhttp_request *req, void *arg)
 {
 	struct ingest *in = arg;
 	const struct ingest_source *src = ingest_find_source(in, req);
-	struct evbuffer *buf = evhttp_request_get_input_buffer(req);
-	size_t len = evbuffer_get_length(buf);
-	const char *error, *detail, *body;
-	struct envelope env;
-	char err[160];
+	const char *error, *detail;
 	int code;
 
 	if ((code = ingest_check(in, req, src, &error, &detail)) != 0) {
 		ingest_reject(in, req, src, code, error, detail);
 		return;
 	}
-	body = (const char *)evbuffer_pullup(buf, -1);
-	if (envelope_parse(body, len, &env, err, sizeof(err)) == -1) {
-		ingest_reject(in, req, src, 400, "bad_request", err);
-		return;
-	}
-	ingest_submit(in, req, src, &env, body, len);
+	ingest_submit(in, req, src);
 }
 
 struct ingest *

@@ -138,7 +138,10 @@ render_event(const struct config *cfg, const struct router *r,
 	int mapped, problems = 0;
 	size_t i;
 
-	if (envelope_parse(body, len, &env, err, sizeof(err)) == -1) {
+	cJSON *tree = NULL;
+
+	if (envelope_parse_tree(body, len, &env, &tree, err, sizeof(err)) ==
+	    -1) {
 		diag_error(d, label, 0, "not a callback psabridge accepts: %s",
 		    err);
 		return 1;
@@ -148,8 +151,10 @@ render_event(const struct config *cfg, const struct router *r,
 	ev.body = body;
 	ev.body_len = len;
 	ev.received_ms = (int64_t)time(NULL) * 1000;
-	ctx = router_context(r, body, len, ev.source, ev.received_ms, &mapped);
-	if (ctx == NULL || router_route(r, &ev, &res) == -1) {
+	/* routing takes its own copy of the tree; ctx is for explaining */
+	ctx = router_context(r, cJSON_Duplicate(tree, 1), ev.source,
+	    ev.received_ms, &mapped);
+	if (ctx == NULL || router_route(r, &ev, tree, &res) == -1) {
 		diag_error(d, label, 0, "cannot route the event");
 		cJSON_Delete(ctx);
 		return 1;

@@ -186,16 +186,15 @@ router_add_time(cJSON *ctx, const char *key, int64_t ms, int with_ms)
 }
 
 cJSON *
-router_context(const struct router *r, const char *body, size_t len,
-    const char *source, int64_t received_ms, int *mapped)
+router_context(const struct router *r, cJSON *event, const char *source,
+    int64_t received_ms, int *mapped)
 {
 	const cJSON *row = NULL, *time;
+	cJSON *ctx = event;
 	char id[256];
-	cJSON *ctx;
 
 	*mapped = 0;
-	if ((ctx = cJSON_ParseWithLength(body, len)) == NULL ||
-	    !cJSON_IsObject(ctx))
+	if (ctx == NULL || !cJSON_IsObject(ctx))
 		goto fail;
 	time = cJSON_GetObjectItemCaseSensitive(ctx, "time");
 	rules_value(ctx, "payload.customer_id", id, sizeof(id));
@@ -294,7 +293,7 @@ router_add_job(const struct rules_rule *rule, const struct rules_action *a,
 }
 
 int
-router_route(const struct router *r, struct store_event *ev,
+router_route(const struct router *r, struct store_event *ev, cJSON *event,
     struct router_result *res)
 {
 	struct router_walk w = { .r = r, .res = res };
@@ -306,10 +305,11 @@ router_route(const struct router *r, struct store_event *ev,
 	ev->jobs = NULL;
 	ev->njobs = 0;
 	ev->state = "unrouted";
-	if (r->rules == NULL)
+	if (r->rules == NULL) {
+		cJSON_Delete(event);
 		return 0;
-	ctx = router_context(r, ev->body, ev->body_len, ev->source,
-	    ev->received_ms, &mapped);
+	}
+	ctx = router_context(r, event, ev->source, ev->received_ms, &mapped);
 	if (ctx == NULL)
 		return -1;
 	rules_value(ctx, "payload.customer_id", id, sizeof(id));

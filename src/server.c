@@ -133,12 +133,26 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 		server_stop(s, sig == SIGTERM ? "TERM" : "INT");
 }
 
+/* The longest window any source asks for, in milliseconds. */
+static int64_t
+server_dedup_horizon(const struct config *cfg)
+{
+	long max = 0;
+	size_t i;
+
+	for (i = 0; i < cfg->nsources; i++)
+		if (cfg->sources[i].dedup_window_s > max)
+			max = cfg->sources[i].dedup_window_s;
+	return (int64_t)max * 1000;
+}
+
 static int
 server_start(struct server *s)
 {
 	char err[512];
 
-	if (store_open(NULL, s->cfg->state_dir, &s->store, err, sizeof(err)) ==
+	if (store_open(NULL, s->cfg->state_dir, server_dedup_horizon(s->cfg),
+		&s->store, err, sizeof(err)) ==
 	    -1) {
 		log_error("msg=\"cannot open the store\" error=\"%s\"", err);
 		return -1;

@@ -17,10 +17,12 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
+#include "psabridge/dedup.h"
 #include "psabridge/store.h"
 
 #define STORE_SQLITE_FILE "psabridge.db"
@@ -40,7 +42,7 @@ static const char *const store_sqlite_migrations[] = {
     "  body TEXT NOT NULL,"
     "  body_hash BLOB NOT NULL,"
     "  state TEXT NOT NULL DEFAULT 'received');"
-    "CREATE INDEX events_dedup ON events (source, body_hash, received_at);"
+    "CREATE INDEX events_received ON events (received_at);"
     "CREATE TABLE jobs ("
     "  seq INTEGER PRIMARY KEY,"
     "  id TEXT NOT NULL UNIQUE,"
@@ -65,8 +67,9 @@ struct store_sqlite {
 	struct store base; /* first: a struct store * points here */
 	int lock_fd;	   /* flock()ed: one psabridge per state_dir */
 	sqlite3 *db;
-	sqlite3_stmt *begin, *commit, *rollback, *find_dup, *insert;
+	sqlite3_stmt *begin, *commit, *rollback, *insert;
 	sqlite3_stmt *insert_job;
+	struct dedup *dedup; /* recent events, see dedup.h */
 };
 
 static void
@@ -146,9 +149,6 @@ store_sqlite_prepare(struct store_sqlite *s, char *err, size_t errlen)
 	    {offsetof(struct store_sqlite, begin), "BEGIN IMMEDIATE"},
 	    {offsetof(struct store_sqlite, commit), "COMMIT"},
 	    {offsetof(struct store_sqlite, rollback), "ROLLBACK"},
-	    {offsetof(struct store_sqlite, find_dup),
-	     "SELECT id FROM events WHERE source = ?1 AND body_hash = ?2"
-	     " AND received_at >= ?3 ORDER BY received_at LIMIT 1"},
 	    {offsetof(struct store_sqlite, insert),
 	     "INSERT INTO events (id, source, event_type, vendor_time,"
 	     " received_at, body, body_hash, state)"
@@ -185,9 +185,9 @@ store_sqlite_close(struct store *st)
 	sqlite3_finalize(s->begin);
 	sqlite3_finalize(s->commit);
 	sqlite3_finalize(s->rollback);
-	sqlite3_finalize(s->find_dup);
 	sqlite3_finalize(s->insert);
 	sqlite3_finalize(s->insert_job);
+	dedup_free(s->dedup);
 	sqlite3_close(s->db);
 	if (s->lock_fd != -1)
 		close(s->lock_fd);
@@ -219,9 +219,52 @@ store_sqlite_lock(struct store_sqlite *s, const char *state_dir, char *err,
 	return 0;
 }
 
+/* Refills the dedup index from the events within the horizon. */
 static int
-store_sqlite_open(struct store **out, const char *state_dir, char *err,
-		  size_t errlen)
+store_sqlite_load_dedup(struct store_sqlite *s, int64_t horizon_ms,
+			char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	struct timespec now;
+	int rc;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	if ((s->dedup = dedup_new(horizon_ms)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT source, body_hash, id, received_at"
+			       " FROM events WHERE received_at >= ?"
+			       " ORDER BY received_at",
+			       -1, &st, NULL) != SQLITE_OK) {
+		store_sqlite_error(s->db, "loading recent events", err, errlen);
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1,
+			   (int64_t)now.tv_sec * 1000 - horizon_ms);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *src = (const char *)sqlite3_column_text(st, 0);
+		const char *id = (const char *)sqlite3_column_text(st, 2);
+
+		if (src == NULL || id == NULL ||
+		    sqlite3_column_bytes(st, 1) != STORE_HASH_LEN ||
+		    strlen(id) != STORE_ID_LEN)
+			continue;
+		dedup_add(s->dedup, src, sqlite3_column_blob(st, 1), id,
+			  sqlite3_column_int64(st, 3));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		store_sqlite_error(s->db, "loading recent events", err, errlen);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+store_sqlite_open(struct store **out, const char *state_dir,
+		  int64_t dedup_horizon_ms, char *err, size_t errlen)
 {
 	struct store_sqlite *s = NULL;
 	char *path = NULL;
@@ -260,7 +303,8 @@ store_sqlite_open(struct store **out, const char *state_dir, char *err,
 	    store_sqlite_exec(s->db, "PRAGMA synchronous = FULL", err,
 			      errlen) == -1 ||
 	    store_sqlite_migrate(s->db, err, errlen) == -1 ||
-	    store_sqlite_prepare(s, err, errlen) == -1)
+	    store_sqlite_prepare(s, err, errlen) == -1 ||
+	    store_sqlite_load_dedup(s, dedup_horizon_ms, err, errlen) == -1)
 		goto out;
 	*out = &s->base;
 	s = NULL;
@@ -278,32 +322,6 @@ store_sqlite_step_done(sqlite3_stmt *st)
 
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : -1;
-}
-
-/* Looks for an earlier copy of ev; 1 found (id filled), 0 not, -1 error. */
-static int
-store_sqlite_find_dup(struct store_sqlite *s, struct store_event *ev)
-{
-	sqlite3_stmt *st = s->find_dup;
-	int rc, found = -1;
-
-	sqlite3_bind_text(st, 1, ev->source, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, ev->hash, STORE_HASH_LEN, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, ev->received_ms - ev->dedup_window_ms);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		const unsigned char *id = sqlite3_column_text(st, 0);
-
-		if (id != NULL && strlen((const char *)id) == STORE_ID_LEN) {
-			memcpy(ev->id, id, STORE_ID_LEN + 1);
-			found = 1;
-		}
-	} else if (rc == SQLITE_DONE) {
-		found = 0;
-	}
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return found;
 }
 
 static int
@@ -353,23 +371,48 @@ store_sqlite_insert_job(struct store_sqlite *s, const struct store_event *ev,
 	return ret;
 }
 
+/*
+ * A copy of ev received within its window: in the index (committed
+ * events) or earlier in this batch.  1 (ev->id set) or 0.
+ */
 static int
-store_sqlite_append_one(struct store_sqlite *s, struct store_event *ev)
+store_sqlite_is_dup(struct store_sqlite *s, struct store_event **evs,
+		    size_t i)
 {
-	size_t i;
-	int dup = 0;
+	struct store_event *ev = evs[i];
+	size_t j;
 
-	if (ev->dedup_window_ms > 0 &&
-	    (dup = store_sqlite_find_dup(s, ev)) == -1)
-		return -1;
-	if (dup) {
+	if (ev->dedup_window_ms <= 0)
+		return 0;
+	if (dedup_find(s->dedup, ev->source, ev->hash,
+		       ev->received_ms - ev->dedup_window_ms, ev->id))
+		return 1;
+	for (j = 0; j < i; j++) {
+		if (evs[j]->outcome == STORE_STORED &&
+		    memcmp(evs[j]->hash, ev->hash, STORE_HASH_LEN) == 0 &&
+		    strcmp(evs[j]->source, ev->source) == 0) {
+			memcpy(ev->id, evs[j]->id, STORE_ID_LEN + 1);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int
+store_sqlite_append_one(struct store_sqlite *s, struct store_event **evs,
+			size_t i)
+{
+	struct store_event *ev = evs[i];
+	size_t k;
+
+	if (store_sqlite_is_dup(s, evs, i)) {
 		ev->outcome = STORE_DUPLICATE;
 		return 0;
 	}
 	if (store_sqlite_insert(s, ev) == -1)
 		return -1;
-	for (i = 0; i < ev->njobs; i++) {
-		if (store_sqlite_insert_job(s, ev, &ev->jobs[i]) == -1)
+	for (k = 0; k < ev->njobs; k++) {
+		if (store_sqlite_insert_job(s, ev, &ev->jobs[k]) == -1)
 			return -1;
 	}
 	ev->outcome = STORE_STORED;
@@ -387,8 +430,10 @@ store_sqlite_append(struct store *st, struct store_event **evs, size_t n,
 		store_sqlite_error(s->db, "BEGIN", err, errlen);
 		goto fail;
 	}
+	for (i = 0; i < n; i++)
+		evs[i]->outcome = STORE_FAILED;
 	for (i = 0; i < n; i++) {
-		if (store_sqlite_append_one(s, evs[i]) == -1) {
+		if (store_sqlite_append_one(s, evs, i) == -1) {
 			store_sqlite_error(s->db, "storing an event", err,
 					   errlen);
 			goto rollback;
@@ -397,6 +442,12 @@ store_sqlite_append(struct store *st, struct store_event **evs, size_t n,
 	if (store_sqlite_step_done(s->commit) == -1) {
 		store_sqlite_error(s->db, "COMMIT", err, errlen);
 		goto rollback;
+	}
+	/* only what is on disk is known to the index */
+	for (i = 0; i < n; i++) {
+		if (evs[i]->outcome == STORE_STORED)
+			dedup_add(s->dedup, evs[i]->source, evs[i]->hash,
+				  evs[i]->id, evs[i]->received_ms);
 	}
 	return 0;
 rollback:

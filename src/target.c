@@ -287,7 +287,7 @@ target_render_body(const struct target_job *job,
 		return -1;
 	}
 	if (e->kind == TEMPLATES_JSON) {
-		if ((check = cJSON_Parse(*body)) == NULL) {
+		if ((check = cJSON_ParseWithOpts(*body, NULL, 1)) == NULL) {
 			snprintf(err, errlen,
 			    "%s: the rendered body is not valid JSON", e->path);
 			free(*body);

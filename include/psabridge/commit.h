@@ -14,13 +14,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "psabridge/envelope.h"
 #include "psabridge/store.h"
 
 struct event_base;
 struct commit;
 
 struct commit_item {
-	struct store_event ev; /* in: the event; out: outcome and id */
+	/*
+	 * in: source, received_ms, body, dedup_window_ms; out: outcome, id,
+	 * and event_type, vendor_time, state, njobs from the body.
+	 */
+	struct store_event ev;
+	char event_type[ENVELOPE_EVENT_MAX + 1]; /* ev.event_type points here */
+	char reject[160]; /* why, when ev.outcome is STORE_REJECTED */
 	void (*done)(struct commit_item *item, void *arg);
 	void *arg;
 	struct commit_item *next; /* commit's own */

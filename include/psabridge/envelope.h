@@ -30,6 +30,14 @@ int envelope_parse(const char *body, size_t len, struct envelope *env,
 		   char *err, size_t errlen);
 
 /*
+ * The same, also handing back the parsed callback object in *tree (the
+ * caller frees it with cJSON_Delete()); *tree is NULL on failure.
+ */
+struct cJSON;
+int envelope_parse_tree(const char *body, size_t len, struct envelope *env,
+			struct cJSON **tree, char *err, size_t errlen);
+
+/*
  * Checks that s (len bytes) is well-formed UTF-8 (RFC 3629: no overlongs,
  * no surrogates, nothing above U+10FFFF) without NUL bytes.  Returns 0 when
  * it is, -1 otherwise and stores the offending offset in *where.

@@ -48,13 +48,13 @@ const struct templates *router_templates(const struct router *r);
 
 /*
  * The context rules match and templates render against: the callback
- * object itself (event, time, payload, and whatever else the vendor sent)
- * plus source, time_iso and received_at (RFC 3339, UTC) and customer (the
- * customer's row, or {}).  customer_id is payload.customer_id.  *mapped
- * tells whether the table had a row.  Caller frees with cJSON_Delete();
- * NULL when the body is not JSON or memory ran out.
+ * object itself (event, time, payload, and whatever else the vendor sent;
+ * taken, even on failure) plus source, time_iso and received_at (RFC 3339,
+ * UTC) and customer (the customer's row, or {}).  customer_id is
+ * payload.customer_id.  *mapped tells whether the table had a row.  Caller
+ * frees with cJSON_Delete(); NULL when memory ran out.
  */
-cJSON *router_context(const struct router *r, const char *body, size_t len,
+cJSON *router_context(const struct router *r, cJSON *event,
     const char *source, int64_t received_ms, int *mapped);
 
 /* Jobs made for one event; the strings live until router_result_clear. */
@@ -67,14 +67,15 @@ struct router_result {
 };
 
 /*
- * Routes ev (its body, source and received time) and points ev->jobs and
+ * Routes ev (its source and received time, and event: its parsed body,
+ * taken even on failure) and points ev->jobs and
  * ev->state at the result: "routed", "unrouted" (no rule matched) or
  * "dropped" (customer unmapped with unmapped = "drop").  Jobs of an
  * unmapped customer under "hold" are held.  Returns 0, or -1 when out of
  * memory or a correlate template fails (then ev gets no jobs).
  */
 int router_route(const struct router *r, struct store_event *ev,
-    struct router_result *res);
+    cJSON *event, struct router_result *res);
 
 void router_result_clear(struct router_result *res);
 

@@ -18,6 +18,7 @@ enum store_outcome {
 	STORE_STORED,	 /* a new event, committed */
 	STORE_DUPLICATE, /* same body from the same source within its window */
 	STORE_FAILED,	 /* not stored: the sender must try again */
+	STORE_REJECTED,	 /* not a valid callback: never stored */
 };
 
 /* A job an event's routing produced, stored with it. */
@@ -54,8 +55,8 @@ struct store;
 
 struct store_ops {
 	const char *name;
-	int (*open)(struct store **out, const char *state_dir, char *err,
-		    size_t errlen);
+	int (*open)(struct store **out, const char *state_dir,
+	    int64_t dedup_horizon_ms, char *err, size_t errlen);
 	int (*append)(struct store *st, struct store_event **evs, size_t n,
 		      char *err, size_t errlen);
 	int (*ping)(struct store *st, char *err, size_t errlen);
@@ -72,11 +73,12 @@ struct store {
 
 /*
  * Opens the backend named (NULL: "sqlite") on state_dir, creating and
- * migrating its schema.  Returns 0 and a handle the caller closes with
+ * migrating its schema.  dedup_horizon_ms is the longest dedup window any
+ * source asks for: duplicates are recognised that far back.  Returns 0 and a handle the caller closes with
  * store_close(), or -1 with a message in err.
  */
-int store_open(const char *backend, const char *state_dir, struct store **out,
-	       char *err, size_t errlen);
+int store_open(const char *backend, const char *state_dir,
+    int64_t dedup_horizon_ms, struct store **out, char *err, size_t errlen);
 
 /*
  * Appends n events in one transaction and one flush to disk.  Each event's

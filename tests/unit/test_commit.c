@@ -25,7 +25,7 @@ struct fixture {
 	struct event_base *base;
 	struct commit *c;
 	struct commit_item items[NITEMS];
-	char bodies[NITEMS][32];
+	char bodies[NITEMS][128];
 	int done, drained;
 	pthread_t loop_thread;
 };
@@ -40,7 +40,7 @@ setup(void **state)
 		return -1;
 	snprintf(f->dir, sizeof(f->dir), "/tmp/psabridge-commit-XXXXXX");
 	if (mkdtemp(f->dir) == NULL ||
-	    store_open(NULL, f->dir, &f->st, err, sizeof(err)) == -1 ||
+	    store_open(NULL, f->dir, 24 * 3600 * 1000LL, &f->st, err, sizeof(err)) == -1 ||
 	    (f->base = event_base_new()) == NULL ||
 	    (f->c = commit_new(f->base, f->st, err, sizeof(err))) == NULL)
 		return -1;
@@ -91,10 +91,11 @@ submit(struct fixture *f, int i, const char *body)
 	struct commit_item *it = &f->items[i];
 
 	memset(it, 0, sizeof(*it));
-	snprintf(f->bodies[i], sizeof(f->bodies[i]), "%s", body);
+	/* body is the payload; the envelope around it makes it a callback */
+	snprintf(f->bodies[i], sizeof(f->bodies[i]),
+		 "{\"event\":\"Agent.Create\",\"time\":1,\"payload\":%s}",
+		 body);
 	it->ev.source = "defensx";
-	it->ev.event_type = "Agent.Create";
-	it->ev.vendor_time = 1;
 	it->ev.received_ms = 1000;
 	it->ev.body = f->bodies[i];
 	it->ev.body_len = strlen(f->bodies[i]);
@@ -161,6 +162,34 @@ a_healthy_store_reports_healthy(void **state)
 	assert_int_equal(commit_health(f->c, err, sizeof(err)), 0);
 }
 
+static void
+an_invalid_body_is_rejected_and_nothing_is_committed(void **state)
+{
+	struct fixture *f = *state;
+	struct commit_stats stats;
+
+	submit(f, 0, "[1,2]"); /* payload must be an object */
+	commit_drain(f->c, drained, f);
+	event_base_dispatch(f->base);
+	assert_int_equal(f->items[0].ev.outcome, STORE_REJECTED);
+	assert_non_null(strstr(f->items[0].reject, "payload"));
+	commit_get_stats(f->c, &stats);
+	assert_int_equal(stats.batches, 0);
+}
+
+static void
+the_thread_reads_type_and_time_from_the_body(void **state)
+{
+	struct fixture *f = *state;
+
+	submit(f, 0, "{}");
+	commit_drain(f->c, drained, f);
+	event_base_dispatch(f->base);
+	assert_int_equal(f->items[0].ev.outcome, STORE_STORED);
+	assert_string_equal(f->items[0].ev.event_type, "Agent.Create");
+	assert_int_equal(f->items[0].ev.vendor_time, 1);
+}
+
 int
 main(void)
 {
@@ -174,6 +203,11 @@ main(void)
 		drain_with_nothing_queued_calls_back_at_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(a_healthy_store_reports_healthy,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		an_invalid_body_is_rejected_and_nothing_is_committed, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		the_thread_reads_type_and_time_from_the_body, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

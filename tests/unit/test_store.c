@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -28,7 +29,7 @@ setup(void **state)
 		return -1;
 	snprintf(f->dir, sizeof(f->dir), "/tmp/psabridge-store-XXXXXX");
 	if (mkdtemp(f->dir) == NULL ||
-	    store_open(NULL, f->dir, &f->st, err, sizeof(err)) == -1)
+	    store_open(NULL, f->dir, 24 * 3600 * 1000LL, &f->st, err, sizeof(err)) == -1)
 		return -1;
 	*state = f;
 	return 0;
@@ -160,23 +161,62 @@ a_zero_window_never_deduplicates(void **state)
 	assert_int_equal(count_events(f), 2);
 }
 
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void
-events_survive_reopening(void **state)
+reopen(struct fixture *f, int64_t horizon_ms)
+{
+	char err[256];
+
+	store_close(f->st);
+	assert_int_equal(
+	    store_open("sqlite", f->dir, horizon_ms, &f->st, err, sizeof(err)),
+	    0);
+}
+
+static void
+events_and_their_dedup_survive_reopening(void **state)
 {
 	struct fixture *f = *state;
 	struct store_event a, b, *evs[1] = {&a};
 	char err[256];
+	int64_t t = now_ms();
 
-	event_init(&a, "{\"keep\":1}", 7000);
+	event_init(&a, "{\"keep\":1}", t - 1000);
 	assert_int_equal(store_append(f->st, evs, 1, err, sizeof(err)), 0);
-	store_close(f->st);
-	assert_int_equal(store_open("sqlite", f->dir, &f->st, err, sizeof(err)),
-			 0);
-	event_init(&b, "{\"keep\":1}", 8000);
+	reopen(f, 60 * 1000);
+	event_init(&b, "{\"keep\":1}", t);
 	evs[0] = &b;
 	assert_int_equal(store_append(f->st, evs, 1, err, sizeof(err)), 0);
 	assert_int_equal(b.outcome, STORE_DUPLICATE);
 	assert_string_equal(b.id, a.id);
+}
+
+static void
+reopening_forgets_events_older_than_the_horizon(void **state)
+{
+	struct fixture *f = *state;
+	struct store_event a, b, *evs[1] = {&a};
+	char err[256];
+	int64_t t = now_ms();
+
+	event_init(&a, "{\"old\":1}", t - 120 * 1000);
+	a.dedup_window_ms = 600 * 1000;
+	assert_int_equal(store_append(f->st, evs, 1, err, sizeof(err)), 0);
+	reopen(f, 60 * 1000);
+	event_init(&b, "{\"old\":1}", t);
+	b.dedup_window_ms = 600 * 1000;
+	evs[0] = &b;
+	assert_int_equal(store_append(f->st, evs, 1, err, sizeof(err)), 0);
+	assert_int_equal(b.outcome, STORE_STORED);
+	assert_int_equal(count_events(f), 2);
 }
 
 static void
@@ -194,7 +234,7 @@ a_store_from_a_newer_psabridge_is_refused(void **state)
 	    sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
-	assert_int_equal(store_open(NULL, f->dir, &f->st, err, sizeof(err)),
+	assert_int_equal(store_open(NULL, f->dir, 24 * 3600 * 1000LL, &f->st, err, sizeof(err)),
 			 -1);
 	assert_non_null(strstr(err, "newer"));
 }
@@ -206,7 +246,7 @@ unknown_backend_is_an_error(void **state)
 	struct store *st = NULL;
 	char err[256];
 
-	assert_int_equal(store_open("postgres", f->dir, &st, err, sizeof(err)),
+	assert_int_equal(store_open("postgres", f->dir, 24 * 3600 * 1000LL, &st, err, sizeof(err)),
 			 -1);
 	assert_null(st);
 	assert_non_null(strstr(err, "postgres"));
@@ -243,8 +283,11 @@ main(void)
 		duplicates_inside_one_batch_are_stored_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(a_zero_window_never_deduplicates,
 					    setup, teardown),
-	    cmocka_unit_test_setup_teardown(events_survive_reopening, setup,
-					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		events_and_their_dedup_survive_reopening, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		reopening_forgets_events_older_than_the_horizon, setup,
+		teardown),
 	    cmocka_unit_test_setup_teardown(
 		a_store_from_a_newer_psabridge_is_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(unknown_backend_is_an_error, setup,
