@@ -597,8 +597,7 @@ test_a_body_that_is_not_json_fails_the_route(void **state)
 }
 
 static void
-test_a_correlate_syntax_error_fails_router_new_at_the_action_line(
-    void **state)
+test_a_correlate_syntax_error_fails_router_new_at_the_action_line(void **state)
 {
 	struct fx *fx = *state;
 	struct templates *t;

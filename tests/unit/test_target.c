@@ -31,7 +31,7 @@
 #include "psabridge/target.h"
 #include "psabridge/templates.h"
 
-#define AGENT_ID "fdceb72a-c274-4844-8b74-a0c74a8018e5"
+#define AGENT_ID  "fdceb72a-c274-4844-8b74-a0c74a8018e5"
 #define TOKEN_ENV "PSABRIDGE_TEST_TARGET_TOKEN"
 
 /* The template files every test has. */
@@ -107,8 +107,8 @@ fx_setup(void **state)
 	assert_int_equal(fclose(fp), 0);
 	text[n] = '\0';
 	assert_non_null(fx->ctx = cJSON_Parse(text));
-	assert_non_null(p = cJSON_GetObjectItemCaseSensitive(fx->ctx,
-							     "payload"));
+	assert_non_null(
+	    p = cJSON_GetObjectItemCaseSensitive(fx->ctx, "payload"));
 	assert_non_null(cJSON_AddStringToObject(p, "quote", "a \"b\" c"));
 
 	fx->job.id = "0190e4c5-0000-7000-8000-000000000001";
@@ -156,8 +156,8 @@ fx_load(struct fx *fx, const char *text)
 	if (config_read_file(&fx->lc, fx->cfg) != CONFIG_TRUE)
 		fail_msg("%s:%d: %s", fx->cfg, config_error_line(&fx->lc),
 			 config_error_text(&fx->lc));
-	return targets_load(config_lookup(&fx->lc, "targets"), fx->dir,
-			    &fx->ts, &fx->d);
+	return targets_load(config_lookup(&fx->lc, "targets"), fx->dir, &fx->ts,
+			    &fx->d);
 }
 
 static void
@@ -199,8 +199,7 @@ fx_has_error(const struct fx *fx, int line, const char *text)
 	return 0;
 }
 
-#define expect_error(fx, line, text)                                           \
-	assert_true(fx_has_error(fx, line, text))
+#define expect_error(fx, line, text) assert_true(fx_has_error(fx, line, text))
 
 /* Builds fx->job on the target called name; 0 or -1. */
 static int
@@ -310,8 +309,8 @@ fx_whsec(char *out, size_t size, unsigned char *key, size_t n)
  * "id.timestamp.body", computed here.
  */
 static void
-fx_check_signature(const struct fx *fx, const unsigned char *key,
-		   size_t keylen, time_t t0, time_t t1)
+fx_check_signature(const struct fx *fx, const unsigned char *key, size_t keylen,
+		   time_t t0, time_t t1)
 {
 	const char *id = fx_header_value(fx, "webhook-id");
 	const char *ts = fx_header_value(fx, "webhook-timestamp");
@@ -382,8 +381,8 @@ test_unknown_type_is_an_error(void **state)
 {
 	struct fx *fx = *state;
 
-	fx_load_fails(fx, "targets = (\n { name = \"x\"; type = \"email\"; }\n);\n",
-		      1);
+	fx_load_fails(
+	    fx, "targets = (\n { name = \"x\"; type = \"email\"; }\n);\n", 1);
 	expect_error(fx, 2,
 		     "targets[0].type: unknown target type \"email\" (known: "
 		     "file, webhook)");
@@ -663,8 +662,8 @@ test_webhook_posts_by_default(void **state)
 	fx_build_ok(fx, "hook");
 	assert_string_equal(fx->req.method, "POST");
 	assert_string_equal(fx->req.url, "https://example.com/hooks/x");
-	assert_string_equal(fx->req.body,
-			    "{\"text\": \"WIN10-4 said \\\"a \\\"b\\\" c\\\"\"}");
+	assert_string_equal(
+	    fx->req.body, "{\"text\": \"WIN10-4 said \\\"a \\\"b\\\" c\\\"\"}");
 	assert_int_equal(fx->req.body_len, strlen(fx->req.body));
 	/* no signing_secret: no signature */
 	assert_null(fx_header(fx, "webhook-signature"));
@@ -754,8 +753,8 @@ test_an_env_header_is_resolved_and_marked_secret(void **state)
 	const struct target_header *h;
 
 	assert_int_equal(setenv(TOKEN_ENV, "s3cret-token", 1), 0);
-	fx_load_ok(fx, WEBHOOK("headers = [ \"Authorization: env:" TOKEN_ENV
-			       "\" ];"));
+	fx_load_ok(
+	    fx, WEBHOOK("headers = [ \"Authorization: env:" TOKEN_ENV "\" ];"));
 	/* the environment is read at load, not at build */
 	assert_int_equal(setenv(TOKEN_ENV, "changed", 1), 0);
 	fx_build_ok(fx, "hook");
@@ -771,10 +770,9 @@ test_an_unset_env_header_is_a_load_error(void **state)
 	struct fx *fx = *state;
 
 	unsetenv(TOKEN_ENV);
-	fx_load_fails(fx,
-		      WEBHOOK("headers = [ \"Authorization: env:" TOKEN_ENV
-			      "\" ];"),
-		      1);
+	fx_load_fails(
+	    fx, WEBHOOK("headers = [ \"Authorization: env:" TOKEN_ENV "\" ];"),
+	    1);
 	expect_error(fx, 4,
 		     "targets[0].headers[0]: environment variable " TOKEN_ENV
 		     " is not set");
@@ -843,8 +841,8 @@ test_signing_keys_with_base64_padding_decode_whole(void **state)
 		config_init(&fx->lc);
 		fx_whsec(secret, sizeof(secret), key, sizes[i]);
 		assert_int_equal(setenv(TOKEN_ENV, secret, 1), 0);
-		fx_load_ok(fx, WEBHOOK("signing_secret = \"env:" TOKEN_ENV
-				       "\";"));
+		fx_load_ok(fx,
+			   WEBHOOK("signing_secret = \"env:" TOKEN_ENV "\";"));
 		t0 = time(NULL);
 		fx_build_ok(fx, "hook");
 		t1 = time(NULL);

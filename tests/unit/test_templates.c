@@ -156,8 +156,8 @@ fx_render(struct fx *fx, const char *name)
 
 	assert_non_null(e);
 	assert_non_null(e->body);
-	if (mustache_render(e->body, fx->ctx, templates_escape(e->kind),
-			    65536, &out, &len, &err) != 0)
+	if (mustache_render(e->body, fx->ctx, templates_escape(e->kind), 65536,
+			    &out, &len, &err) != 0)
 		fail_msg("%s: %d:%d: %s", name, err.line, err.column,
 			 err.message);
 	assert_int_equal(strlen(out), len);
@@ -173,7 +173,8 @@ test_each_suffix_gives_its_kind_and_a_name_without_extension(void **state)
 	size_t i, seen = 0;
 
 	fx_write(fx, "agent.ticket", "Summary: s\nPriority: high\n\nbody\n");
-	fx_write(fx, "card.json.mustache", "{\"host\":\"{{payload.hostname}}\"}");
+	fx_write(fx, "card.json.mustache",
+		 "{\"host\":\"{{payload.hostname}}\"}");
 	fx_write(fx, "note.mustache", "host {{payload.hostname}}");
 	fx_load_ok(fx);
 	assert_int_equal(templates_count(fx->t), 3);
@@ -203,7 +204,7 @@ test_each_suffix_gives_its_kind_and_a_name_without_extension(void **state)
 
 	for (i = 0; i < templates_count(fx->t); i++) {
 		assert_non_null(e = templates_at(fx->t, i));
-		seen |= e->kind == TEMPLATES_TICKET	? 1u
+		seen |= e->kind == TEMPLATES_TICKET ? 1u
 			: e->kind == TEMPLATES_JSON ? 2u
 						    : 4u;
 	}
@@ -217,12 +218,15 @@ test_json_templates_escape_values_and_text_templates_do_not(void **state)
 	struct fx *fx = *state;
 	char *out;
 
-	assert_int_equal(templates_escape(TEMPLATES_JSON), MUSTACHE_ESCAPE_JSON);
-	assert_int_equal(templates_escape(TEMPLATES_TEXT), MUSTACHE_ESCAPE_NONE);
+	assert_int_equal(templates_escape(TEMPLATES_JSON),
+			 MUSTACHE_ESCAPE_JSON);
+	assert_int_equal(templates_escape(TEMPLATES_TEXT),
+			 MUSTACHE_ESCAPE_NONE);
 	assert_int_equal(templates_escape(TEMPLATES_TICKET),
 			 MUSTACHE_ESCAPE_NONE);
 
-	fx_write(fx, "card.json.mustache", "{\"host\":\"{{payload.hostname}}\"}");
+	fx_write(fx, "card.json.mustache",
+		 "{\"host\":\"{{payload.hostname}}\"}");
 	fx_write(fx, "note.mustache", "host {{payload.hostname}}");
 	fx_load_ok(fx);
 	out = fx_render(fx, "card");
@@ -302,8 +306,9 @@ test_partials_resolve_to_text_templates_of_the_set(void **state)
 
 	fx_write(fx, "footer.mustache", "-- sent by {{source}}");
 	fx_write(fx, "msg.mustache", "Hi {{payload.hostname}} {{> footer}}");
-	fx_write(fx, "agent.ticket",
-		 "Summary: s {{> footer}}\nPriority: high\n\nbody {{> footer}}");
+	fx_write(
+	    fx, "agent.ticket",
+	    "Summary: s {{> footer}}\nPriority: high\n\nbody {{> footer}}");
 	fx_load_ok(fx);
 	out = fx_render(fx, "msg");
 	assert_string_equal(out, "Hi WIN \"10\" -- sent by defensx");
@@ -338,7 +343,8 @@ test_a_partial_falls_back_to_a_json_template(void **state)
 	struct fx *fx = *state;
 	char *out;
 
-	fx_write(fx, "facts.json.mustache", "\"host\":\"{{payload.hostname}}\"");
+	fx_write(fx, "facts.json.mustache",
+		 "\"host\":\"{{payload.hostname}}\"");
 	fx_write(fx, "card.json.mustache", "{ {{> facts}} }");
 	fx_load_ok(fx);
 	out = fx_render(fx, "card");
@@ -448,7 +454,8 @@ test_partial_from_dir_reads_name_mustache_then_json(void **state)
 
 	fx_write(fx, "footer.mustache", "text footer");
 	fx_write(fx, "facts.json.mustache", "json facts");
-	assert_int_equal(templates_partial_from_dir("footer", &src, fx->dir), 0);
+	assert_int_equal(templates_partial_from_dir("footer", &src, fx->dir),
+			 0);
 	assert_string_equal(src, "text footer");
 	free(src);
 	assert_int_equal(templates_partial_from_dir("facts", &src, fx->dir), 0);
@@ -491,8 +498,7 @@ test_read_file_refuses_files_over_the_maximum(void **state)
 	size_t len = 0;
 
 	fx_write(fx, "f.mustache", "0123456789");
-	assert_int_equal(
-	    templates_read_file(fx->made[0], 10, &text, &len), 0);
+	assert_int_equal(templates_read_file(fx->made[0], 10, &text, &len), 0);
 	assert_int_equal(len, 10);
 	assert_string_equal(text, "0123456789");
 	free(text);

@@ -123,25 +123,26 @@ test_headers_and_description_render_from_the_event(void **state)
 	struct fx *fx = *state;
 	enum ticket_field f;
 
-	fx_compile_ok(fx, "Summary: DefensX agent removed from "
-			  "{{payload.hostname}}\n"
-			  "Priority: high\n"
-			  "Board: Security\n"
-			  "\n"
-			  "The agent on {{payload.hostname}} ({{payload.product}})"
-			  " was removed.\n"
-			  "Version {{payload.version}}\n");
+	fx_compile_ok(fx,
+		      "Summary: DefensX agent removed from "
+		      "{{payload.hostname}}\n"
+		      "Priority: high\n"
+		      "Board: Security\n"
+		      "\n"
+		      "The agent on {{payload.hostname}} ({{payload.product}})"
+		      " was removed.\n"
+		      "Version {{payload.version}}\n");
 	fx_render_ok(fx);
-	assert_string_equal(SUMMARY(fx),
-			    "DefensX agent removed from WIN10-4");
+	assert_string_equal(SUMMARY(fx), "DefensX agent removed from WIN10-4");
 	assert_string_equal(PRIORITY(fx), "high");
 	assert_string_equal(fx->tk.field[TICKET_BOARD], "Security");
 	for (f = TICKET_STATUS; f < TICKET_NFIELDS; f++)
 		if (f != TICKET_BOARD)
 			assert_null(fx->tk.field[f]);
-	assert_string_equal(fx->tk.description,
-			    "The agent on WIN10-4 (Windows 10 Pro) was removed.\n"
-			    "Version 1.8.78\n");
+	assert_string_equal(
+	    fx->tk.description,
+	    "The agent on WIN10-4 (Windows 10 Pro) was removed.\n"
+	    "Version 1.8.78\n");
 }
 
 static void
@@ -166,7 +167,8 @@ test_blanks_after_the_colon_are_not_part_of_the_value(void **state)
 {
 	struct fx *fx = *state;
 
-	fx_compile_ok(fx, "Summary:  \t {{payload.hostname}}\nPriority:low\n\n");
+	fx_compile_ok(fx,
+		      "Summary:  \t {{payload.hostname}}\nPriority:low\n\n");
 	fx_render_ok(fx);
 	assert_string_equal(SUMMARY(fx), "WIN10-4");
 	assert_string_equal(PRIORITY(fx), "low");
@@ -255,14 +257,13 @@ test_a_section_cannot_span_header_lines(void **state)
 }
 
 static void
-test_mustache_error_in_the_description_names_its_line_in_the_file(
-    void **state)
+test_mustache_error_in_the_description_names_its_line_in_the_file(void **state)
 {
 	struct fx *fx = *state;
 
 	/* headers 1-2, blank line 3: the description starts at line 4 */
-	fx_compile_fails(fx, "Summary: s\nPriority: high\n\nok\n{{/x}}\n", 5,
-			 1, "closing tag \"x\" without an open section");
+	fx_compile_fails(fx, "Summary: s\nPriority: high\n\nok\n{{/x}}\n", 5, 1,
+			 "closing tag \"x\" without an open section");
 	fx_compile_fails(fx, "Summary: s\nPriority: high\n\nab {{#a}}\n", 4, 4,
 			 "unclosed section \"a\"");
 }
@@ -343,7 +344,8 @@ static void
 test_a_failed_render_leaves_no_fields(void **state)
 {
 	struct fx *fx = *state;
-	const char *src = "Summary: s\nPriority: high\nStatus: {{> broken}}\n\n";
+	const char *src =
+	    "Summary: s\nPriority: high\nStatus: {{> broken}}\n\n";
 	enum ticket_field f;
 
 	assert_int_equal(ticket_template_compile(src, strlen(src), fx_partial,
@@ -414,9 +416,8 @@ test_the_cut_never_splits_a_utf8_character(void **state)
 		if (strlen(SUMMARY(fx)) != cases[i].kept)
 			fail_msg("case %zu: kept %zu bytes, wanted %zu", i,
 				 strlen(SUMMARY(fx)), cases[i].kept);
-		assert_int_equal(envelope_check_utf8(SUMMARY(fx),
-						     strlen(SUMMARY(fx)),
-						     &where),
+		assert_int_equal(envelope_check_utf8(
+				     SUMMARY(fx), strlen(SUMMARY(fx)), &where),
 				 0);
 	}
 }
