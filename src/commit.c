@@ -56,8 +56,8 @@ struct commit {
 	struct commit_item *todo, **todo_tail;
 	struct commit_item *finished, **finished_tail;
 	int stop;
-	struct router *router; /* the newest; the thread takes a reference */
-	int router_changed;    /* release held jobs before the next batch */
+	struct router *router;	 /* the newest; the thread takes a reference */
+	int router_changed;	 /* release held jobs before the next batch */
 	int commit_ok, probe_ok; /* a failed commit stays bad until one works */
 	char health_err[256];
 	struct commit_stats stats;
@@ -92,9 +92,9 @@ commit_release_held(struct commit *c, struct router *r)
 	if (router_customers(r) == NULL)
 		return;
 	if (store_release_held(c->store, commit_customer_mapped, r, &n, err,
-		sizeof(err)) == -1) {
+			       sizeof(err)) == -1) {
 		log_error("msg=\"releasing held jobs failed\" error=\"%s\"",
-		    err);
+			  err);
 		return;
 	}
 	if (n > 0)
@@ -128,15 +128,15 @@ commit_take_router(struct commit *c)
  */
 static int
 commit_prepare(struct router *r, struct commit_item *it,
-    struct router_result *res)
+	       struct router_result *res)
 {
 	struct store_event *ev = &it->ev;
 	struct envelope env;
 	cJSON *tree;
 
 	memset(res, 0, sizeof(*res));
-	if (envelope_parse_tree(ev->body, ev->body_len, &env, &tree,
-		it->reject, sizeof(it->reject)) == -1) {
+	if (envelope_parse_tree(ev->body, ev->body_len, &env, &tree, it->reject,
+				sizeof(it->reject)) == -1) {
 		ev->outcome = STORE_REJECTED;
 		return -1;
 	}
@@ -151,7 +151,7 @@ commit_prepare(struct router *r, struct commit_item *it,
 	if (router_route(r, ev, tree, res) == -1)
 		log_error("msg=\"routing failed, event stored unrouted\" "
 			  "source=%s",
-		    ev->source);
+			  ev->source);
 	return 0;
 }
 
@@ -169,21 +169,23 @@ commit_log(struct commit *c, struct commit_item *batch)
 			continue;
 		if (ev->outcome == STORE_REJECTED) {
 			log_quote(type, sizeof(type), it->reject,
-			    strlen(it->reject), 150);
+				  strlen(it->reject), 150);
 			log_batch_add(&c->log, LOG_LEVEL_INFO,
-			    "msg=rejected source=%s status=400 "
-			    "error=bad_request detail=%s",
-			    ev->source, type);
+				      "msg=rejected source=%s status=400 "
+				      "error=bad_request detail=%s",
+				      ev->source, type);
 			continue;
 		}
 		log_quote(type, sizeof(type), ev->event_type,
-		    strlen(ev->event_type), 128);
+			  strlen(ev->event_type), 128);
 		if (ev->outcome == STORE_DUPLICATE)
-			log_batch_add(&c->log, LOG_LEVEL_INFO,
+			log_batch_add(
+			    &c->log, LOG_LEVEL_INFO,
 			    "msg=duplicate event=%s source=%s type=%s", ev->id,
 			    ev->source, type);
 		else
-			log_batch_add(&c->log, LOG_LEVEL_INFO,
+			log_batch_add(
+			    &c->log, LOG_LEVEL_INFO,
 			    "msg=stored event=%s source=%s type=%s state=%s "
 			    "jobs=%zu",
 			    ev->id, ev->source, type,
@@ -225,12 +227,12 @@ commit_run_batch(struct commit *c, struct commit_item *batch)
 	rc = store_append(c->store, evs, nvalid, err, sizeof(err));
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	log_debug("msg=committed events=%zu ok=%d ms=%.3f", nvalid, rc == 0,
-	    (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
-		(double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+		  (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+		      (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 out:
 	if (rc == -1)
 		log_error("msg=\"commit failed\" events=%zu error=\"%s\"", n,
-		    err);
+			  err);
 	commit_set_health(c, &c->commit_ok, rc == 0, err);
 done:
 	commit_log(c, batch);

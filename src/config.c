@@ -535,12 +535,11 @@ static const struct key config_top_keys[] = {
 	0, 0, config_source_keys),
     KEY("templates_dir", STRING, "a string (a directory)", 0, config_load_dir,
 	CFG(templates_dir), 0, 0, NULL),
-    KEY("targets", LIST, "a list ( { ... }, ... )", 0, config_load_later, 0,
-	0, 0, NULL),
-    KEY("rules", LIST, "a list ( { ... }, ... )", 0, config_load_later, 0, 0,
+    KEY("targets", LIST, "a list ( { ... }, ... )", 0, config_load_later, 0, 0,
 	0, NULL),
-    KEY("customers", GROUP, EXPECT_GROUP, 0, config_load_later, 0, 0, 0,
+    KEY("rules", LIST, "a list ( { ... }, ... )", 0, config_load_later, 0, 0, 0,
 	NULL),
+    KEY("customers", GROUP, EXPECT_GROUP, 0, config_load_later, 0, 0, 0, NULL),
     {.name = NULL},
 };
 

@@ -22,7 +22,7 @@ struct dedup {
 	int64_t horizon_ms;
 	struct dedup_entry **buckets;
 	size_t nbuckets; /* a power of two */
-	size_t count;    /* live entries */
+	size_t count;	 /* live entries */
 	struct dedup_entry *head, *tail;
 	char **sources;
 	size_t nsources;
@@ -74,8 +74,7 @@ dedup_free(struct dedup *d)
 }
 
 static struct dedup_entry **
-dedup_slot(const struct dedup *d, const char *source,
-    const unsigned char *hash)
+dedup_slot(const struct dedup *d, const char *source, const unsigned char *hash)
 {
 	struct dedup_entry **p = &d->buckets[dedup_bucket(d, hash)];
 
@@ -88,8 +87,8 @@ dedup_slot(const struct dedup *d, const char *source,
 }
 
 int
-dedup_find(const struct dedup *d, const char *source,
-    const unsigned char *hash, int64_t since_ms, char *id)
+dedup_find(const struct dedup *d, const char *source, const unsigned char *hash,
+	   int64_t since_ms, char *id)
 {
 	struct dedup_entry *e = *dedup_slot(d, source, hash);
 
@@ -177,7 +176,7 @@ dedup_intern(struct dedup *d, const char *source)
 
 int
 dedup_add(struct dedup *d, const char *source, const unsigned char *hash,
-    const char *id, int64_t received_ms)
+	  const char *id, int64_t received_ms)
 {
 	struct dedup_entry **slot, *e;
 

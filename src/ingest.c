@@ -214,21 +214,23 @@ ingest_done(struct commit_item *item, void *arg)
 	switch (ir->item.ev.outcome) {
 	case STORE_STORED:
 		snprintf(body, sizeof(body),
-		    "{\"id\":\"%s\",\"status\":\"queued\"}", ir->item.ev.id);
+			 "{\"id\":\"%s\",\"status\":\"queued\"}",
+			 ir->item.ev.id);
 		httpd_reply_json(in->httpd, ir->req, 202, body);
 		break;
 	case STORE_DUPLICATE:
 		snprintf(body, sizeof(body),
-		    "{\"id\":\"%s\",\"status\":\"duplicate\"}",
-		    ir->item.ev.id);
+			 "{\"id\":\"%s\",\"status\":\"duplicate\"}",
+			 ir->item.ev.id);
 		httpd_reply_json(in->httpd, ir->req, 200, body);
 		break;
 	case STORE_REJECTED:
 		httpd_reply_error(in->httpd, ir->req, 400, "bad_request",
-		    ir->item.reject);
+				  ir->item.reject);
 		break;
 	default:
-		httpd_reply_error(in->httpd, ir->req, 503, "unavailable",
+		httpd_reply_error(
+		    in->httpd, ir->req, 503, "unavailable",
 		    "the event could not be stored; send it again later");
 		break;
 	}
@@ -242,7 +244,7 @@ ingest_done(struct commit_item *item, void *arg)
  */
 static void
 ingest_submit(struct ingest *in, struct evhttp_request *req,
-    const struct ingest_source *src)
+	      const struct ingest_source *src)
 {
 	struct evbuffer *buf = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(buf);
@@ -250,7 +252,7 @@ ingest_submit(struct ingest *in, struct evhttp_request *req,
 
 	if ((ir = calloc(1, sizeof(*ir))) == NULL) {
 		ingest_reject(in, req, src, 503, "unavailable",
-		    "out of memory");
+			      "out of memory");
 		return;
 	}
 	ir->in = in;

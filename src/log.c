@@ -79,8 +79,7 @@ log_vwrite(enum log_level level, const char *fmt, va_list ap)
 }
 
 void
-log_batch_add(struct log_batch *b, enum log_level level, const char *fmt,
-	      ...)
+log_batch_add(struct log_batch *b, enum log_level level, const char *fmt, ...)
 {
 	va_list ap;
 

@@ -82,14 +82,14 @@ struct main_opts {
 /* Parses -c FILE [-v] [-e DIR] [-h]; returns 0, 1 after help, -1 bad. */
 static int
 main_options(int argc, char **argv, const char *usage, const char *allowed,
-    struct main_opts *o)
+	     struct main_opts *o)
 {
 	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "events", required_argument, NULL, 'e' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"config", required_argument, NULL, 'c'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"events", required_argument, NULL, 'e'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 
@@ -113,7 +113,7 @@ main_options(int argc, char **argv, const char *usage, const char *allowed,
 			fprintf(stderr, "psabridge: -c FILE is required\n");
 		else
 			fprintf(stderr, "psabridge: unexpected argument %s\n",
-			    argv[optind]);
+				argv[optind]);
 		goto bad;
 	}
 	return 0;
@@ -125,7 +125,7 @@ bad:
 /* Renders the sample events, when there are any; 0 or -1. */
 static int
 main_check_events(const struct config *cfg, const struct router *r,
-    const char *dir, struct diag *d, size_t *count)
+		  const char *dir, struct diag *d, size_t *count)
 {
 	struct stat st;
 
@@ -141,7 +141,7 @@ main_check_events(const struct config *cfg, const struct router *r,
 static int
 main_check(int argc, char **argv)
 {
-	struct main_opts o = { 0 };
+	struct main_opts o = {0};
 	struct config *cfg = NULL;
 	struct router *r = NULL;
 	size_t events = 0;
@@ -159,7 +159,7 @@ main_check(int argc, char **argv)
 	diag_print(&d, stderr);
 	if (rc == 0 && events > 0)
 		printf("configuration OK (%zu sample events rendered)\n",
-		    events);
+		       events);
 	else if (rc == 0)
 		printf("configuration OK\n");
 	else
@@ -173,7 +173,7 @@ main_check(int argc, char **argv)
 static int
 main_serve(int argc, char **argv)
 {
-	struct main_opts o = { 0 };
+	struct main_opts o = {0};
 	int rc;
 
 	if ((rc = main_options(argc, argv, serve_usage, "cv", &o)))

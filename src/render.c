@@ -57,8 +57,8 @@ render_read_input(const char *path, char **out, size_t *len)
 }
 
 static void
-render_explain_cb(const struct rules_rule *rule, int matched,
-    const char *why, void *arg)
+render_explain_cb(const struct rules_rule *rule, int matched, const char *why,
+		  void *arg)
 {
 	FILE *out = arg;
 
@@ -70,19 +70,19 @@ render_explain_cb(const struct rules_rule *rule, int matched,
 
 static void
 render_print_request(FILE *out, const struct target *t,
-    const struct target_request *req)
+		     const struct target_request *req)
 {
 	size_t i;
 
 	if (req->method == NULL) {
 		fprintf(out, "  append to %s:\n  %.*s", req->url,
-		    (int)req->body_len, req->body);
+			(int)req->body_len, req->body);
 		return;
 	}
 	fprintf(out, "  %s %s\n", req->method, req->url);
 	for (i = 0; i < req->nheaders; i++)
 		fprintf(out, "  %s: %s\n", req->headers[i].name,
-		    req->headers[i].secret ? "***" : req->headers[i].value);
+			req->headers[i].secret ? "***" : req->headers[i].value);
 	fprintf(out, "\n  %.*s\n", (int)req->body_len, req->body);
 	(void)t;
 }
@@ -90,19 +90,19 @@ render_print_request(FILE *out, const struct target *t,
 /* Builds and prints one job; 0, or -1 with the problem in d. */
 static int
 render_job(const struct config *cfg, const struct router *r, cJSON *ctx,
-    const struct store_job *job, const char *label, FILE *out,
-    struct diag *d)
+	   const struct store_job *job, const char *label, FILE *out,
+	   struct diag *d)
 {
 	const struct target *t = targets_find(&cfg->targets, job->target);
 	struct target_job tj = {
-		.id = "00000000-0000-7000-8000-000000000000",
-		.event_id = "00000000-0000-7000-8000-000000000000",
-		.rule = job->rule,
-		.action = job->action,
-		.template = job->template,
-		.correlate = job->correlate,
-		.ctx = ctx,
-		.templates = router_templates(r),
+	    .id = "00000000-0000-7000-8000-000000000000",
+	    .event_id = "00000000-0000-7000-8000-000000000000",
+	    .rule = job->rule,
+	    .action = job->action,
+	    .template = job->template,
+	    .correlate = job->correlate,
+	    .ctx = ctx,
+	    .templates = router_templates(r),
 	};
 	struct target_request req;
 	char err[512];
@@ -111,12 +111,12 @@ render_job(const struct config *cfg, const struct router *r, cJSON *ctx,
 	cJSON_AddStringToObject(ctx, "rule", job->rule);
 	if (out != NULL)
 		fprintf(out, "  action %s on target %s%s%s%s\n", job->action,
-		    job->target, job->correlate ? ", correlate " : "",
-		    job->correlate ? job->correlate : "",
-		    job->held ? " (held: customer not mapped)" : "");
+			job->target, job->correlate ? ", correlate " : "",
+			job->correlate ? job->correlate : "",
+			job->held ? " (held: customer not mapped)" : "");
 	if (t == NULL || target_build(t, &tj, &req, err, sizeof(err)) == -1) {
 		diag_error(d, label, 0, "rule %s, target %s: %s", job->rule,
-		    job->target, t ? err : "no such target");
+			   job->target, t ? err : "no such target");
 		return -1;
 	}
 	if (out != NULL)
@@ -127,10 +127,10 @@ render_job(const struct config *cfg, const struct router *r, cJSON *ctx,
 
 int
 render_event(const struct config *cfg, const struct router *r,
-    const char *label, const char *body, size_t len, FILE *out,
-    struct diag *d)
+	     const char *label, const char *body, size_t len, FILE *out,
+	     struct diag *d)
 {
-	struct store_event ev = { 0 };
+	struct store_event ev = {0};
 	struct router_result res;
 	struct envelope env;
 	char err[200], id[256];
@@ -143,7 +143,7 @@ render_event(const struct config *cfg, const struct router *r,
 	if (envelope_parse_tree(body, len, &env, &tree, err, sizeof(err)) ==
 	    -1) {
 		diag_error(d, label, 0, "not a callback psabridge accepts: %s",
-		    err);
+			   err);
 		return 1;
 	}
 	ev.source = cfg->nsources > 0 ? cfg->sources[0].name : "render";
@@ -153,7 +153,7 @@ render_event(const struct config *cfg, const struct router *r,
 	ev.received_ms = (int64_t)time(NULL) * 1000;
 	/* routing takes its own copy of the tree; ctx is for explaining */
 	ctx = router_context(r, cJSON_Duplicate(tree, 1), ev.source,
-	    ev.received_ms, &mapped);
+			     ev.received_ms, &mapped);
 	if (ctx == NULL || router_route(r, &ev, tree, &res) == -1) {
 		diag_error(d, label, 0, "cannot route the event");
 		cJSON_Delete(ctx);
@@ -162,18 +162,18 @@ render_event(const struct config *cfg, const struct router *r,
 	rules_value(ctx, "payload.customer_id", id, sizeof(id));
 	if (out != NULL) {
 		fprintf(out, "event %s (%s)\ncustomer %s: %s\n", env.event,
-		    label, id[0] ? id : "(none)",
-		    router_customers(r) == NULL ? "no customer table" :
-		    mapped			? "mapped" :
-						  "not in the customer table");
+			label, id[0] ? id : "(none)",
+			router_customers(r) == NULL ? "no customer table"
+			: mapped		    ? "mapped"
+				 : "not in the customer table");
 		if (router_rules(r) != NULL)
 			rules_explain(router_rules(r), ctx, render_explain_cb,
-			    out);
+				      out);
 		fprintf(out, "result: %s, %zu job(s)\n", ev.state, ev.njobs);
 	}
 	for (i = 0; i < ev.njobs; i++)
-		problems += render_job(cfg, r, ctx, &ev.jobs[i], label, out,
-				d) == -1;
+		problems +=
+		    render_job(cfg, r, ctx, &ev.jobs[i], label, out, d) == -1;
 	router_result_clear(&res);
 	cJSON_Delete(ctx);
 	return problems;
@@ -181,7 +181,7 @@ render_event(const struct config *cfg, const struct router *r,
 
 int
 render_events_dir(const struct config *cfg, const struct router *r,
-    const char *dir, size_t *count, struct diag *d)
+		  const char *dir, size_t *count, struct diag *d)
 {
 	char path[4096], *body;
 	struct dirent *de;
@@ -192,7 +192,7 @@ render_events_dir(const struct config *cfg, const struct router *r,
 	*count = 0;
 	if ((dp = opendir(dir)) == NULL) {
 		diag_error(d, dir, 0, "cannot open the events folder: %s",
-		    strerror(errno));
+			   strerror(errno));
 		return -1;
 	}
 	while ((de = readdir(dp)) != NULL) {
@@ -203,7 +203,7 @@ render_events_dir(const struct config *cfg, const struct router *r,
 		if (templates_read_file(path, RENDER_INPUT_MAX, &body, &len) ==
 		    -1) {
 			diag_error(d, path, 0, "cannot read: %s",
-			    strerror(errno));
+				   strerror(errno));
 			ret = -1;
 			continue;
 		}
@@ -228,9 +228,9 @@ int
 render_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"config", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *path = NULL, *input;
 	struct config *cfg = NULL;
@@ -259,15 +259,15 @@ render_main(int argc, char **argv)
 	}
 	input = optind < argc ? argv[optind] : NULL;
 	if (render_read_input(input, &body, &len) == -1) {
-		fprintf(stderr, "%s: cannot read: %s\n", input ? input : "stdin",
-		    strerror(errno));
+		fprintf(stderr, "%s: cannot read: %s\n",
+			input ? input : "stdin", strerror(errno));
 		goto out;
 	}
 	if (config_load(path, &cfg, &d) == -1 ||
 	    (r = router_from_config(cfg, &d)) == NULL)
 		goto out;
 	ret = render_event(cfg, r, input ? input : "stdin", body, len, stdout,
-		  &d) > 0;
+			   &d) > 0;
 out:
 	diag_print(&d, stderr);
 	diag_free(&d);
@@ -301,7 +301,7 @@ render_print_ticket(const struct ticket *tk)
 /* Compiles and renders src; 0, or -1 with me filled. */
 static int
 render_template_text(const char *file, const char *src, size_t len,
-    const cJSON *ctx, int json, struct mustache_error *me)
+		     const cJSON *ctx, int json, struct mustache_error *me)
 {
 	char dir[4096], *slash, *out = NULL;
 	struct ticket_template *tt = NULL;
@@ -318,20 +318,22 @@ render_template_text(const char *file, const char *src, size_t len,
 		snprintf(dir, sizeof(dir), ".");
 	if (n > 7 && strcmp(file + n - 7, ".ticket") == 0)
 		kind = TEMPLATES_TICKET;
-	else if (json || (n > 14 && strcmp(file + n - 14, ".json.mustache") == 0))
+	else if (json ||
+		 (n > 14 && strcmp(file + n - 14, ".json.mustache") == 0))
 		kind = TEMPLATES_JSON;
 	if (kind == TEMPLATES_TICKET) {
 		if (ticket_template_compile(src, len,
-			templates_partial_from_dir, dir, &tt, me) == -1 ||
+					    templates_partial_from_dir, dir,
+					    &tt, me) == -1 ||
 		    ticket_render(tt, ctx, &tk, me) == -1)
 			goto out;
 		render_print_ticket(&tk);
 		ticket_clear(&tk);
 	} else {
 		if (mustache_compile(src, len, templates_partial_from_dir, dir,
-			&m, me) == -1 ||
+				     &m, me) == -1 ||
 		    mustache_render(m, ctx, templates_escape(kind),
-			RENDER_INPUT_MAX, &out, &outlen, me) == -1)
+				    RENDER_INPUT_MAX, &out, &outlen, me) == -1)
 			goto out;
 		fwrite(out, 1, outlen, stdout);
 	}
@@ -347,12 +349,12 @@ int
 render_template_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	char *src = NULL, *data = NULL;
-	struct mustache_error me = { 0, 0, "" };
+	struct mustache_error me = {0, 0, ""};
 	const char *file, *dpath;
 	cJSON *ctx = NULL;
 	size_t slen, dlen;
@@ -381,17 +383,18 @@ render_template_main(int argc, char **argv)
 		goto out;
 	}
 	if (render_read_input(dpath, &data, &dlen) == -1) {
-		fprintf(stderr, "%s: cannot read: %s\n", dpath ? dpath : "stdin",
-		    strerror(errno));
+		fprintf(stderr, "%s: cannot read: %s\n",
+			dpath ? dpath : "stdin", strerror(errno));
 		goto out;
 	}
 	if ((ctx = cJSON_ParseWithLength(data, dlen)) == NULL) {
-		fprintf(stderr, "%s: not valid JSON\n", dpath ? dpath : "stdin");
+		fprintf(stderr, "%s: not valid JSON\n",
+			dpath ? dpath : "stdin");
 		goto out;
 	}
 	if (render_template_text(file, src, slen, ctx, json, &me) == -1) {
 		fprintf(stderr, "%s:%d:%d: %s\n", file, me.line, me.column,
-		    me.message);
+			me.message);
 		goto out;
 	}
 	ret = 0;

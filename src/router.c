@@ -60,8 +60,7 @@ router_free(struct router *r)
 }
 
 static int
-router_compile_correlates(struct router *r, const char *cfgfile,
-    struct diag *d)
+router_compile_correlates(struct router *r, const char *cfgfile, struct diag *d)
 {
 	const struct rules *rs = r->rules;
 	struct mustache_error err;
@@ -74,8 +73,8 @@ router_compile_correlates(struct router *r, const char *cfgfile,
 	for (i = 0; i < rs->nrules; i++) {
 		const struct rules_rule *rule = &rs->rules[i];
 
-		r->correlate[i] = calloc(rule->nactions + 1,
-		    sizeof(**r->correlate));
+		r->correlate[i] =
+		    calloc(rule->nactions + 1, sizeof(**r->correlate));
 		if (r->correlate[i] == NULL)
 			return -1;
 		for (j = 0; j < rule->nactions; j++) {
@@ -84,8 +83,9 @@ router_compile_correlates(struct router *r, const char *cfgfile,
 			if (src == NULL)
 				continue;
 			if (mustache_compile(src, strlen(src), NULL, NULL,
-				&r->correlate[i][j], &err) == -1) {
-				diag_error(d, cfgfile, rule->actions[j].line,
+					     &r->correlate[i][j], &err) == -1) {
+				diag_error(
+				    d, cfgfile, rule->actions[j].line,
 				    "rules[%zu].actions[%zu].correlate: column "
 				    "%d: %s",
 				    i, j, err.column, err.message);
@@ -98,7 +98,7 @@ router_compile_correlates(struct router *r, const char *cfgfile,
 
 struct router *
 router_new(struct rules *rules, struct customers *customers,
-    struct templates *templates, const char *cfgfile, struct diag *d)
+	   struct templates *templates, const char *cfgfile, struct diag *d)
 {
 	struct router *r;
 
@@ -126,7 +126,7 @@ struct router *
 router_from_config(struct config *cfg, struct diag *d)
 {
 	struct router *r = router_new(cfg->rules, cfg->customers,
-	    cfg->templates, cfg->file, d);
+				      cfg->templates, cfg->file, d);
 
 	cfg->rules = NULL;
 	cfg->customers = NULL;
@@ -179,7 +179,7 @@ router_add_time(cJSON *ctx, const char *key, int64_t ms, int with_ms)
 	n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
 	if (with_ms)
 		snprintf(buf + n, sizeof(buf) - n, ".%03dZ",
-		    (int)(ms % 1000 + 1000) % 1000);
+			 (int)(ms % 1000 + 1000) % 1000);
 	else
 		snprintf(buf + n, sizeof(buf) - n, "Z");
 	return cJSON_AddStringToObject(ctx, key, buf) ? 0 : -1;
@@ -187,7 +187,7 @@ router_add_time(cJSON *ctx, const char *key, int64_t ms, int with_ms)
 
 cJSON *
 router_context(const struct router *r, cJSON *event, const char *source,
-    int64_t received_ms, int *mapped)
+	       int64_t received_ms, int *mapped)
 {
 	const cJSON *row = NULL, *time;
 	cJSON *ctx = event;
@@ -202,14 +202,15 @@ router_context(const struct router *r, cJSON *event, const char *source,
 		row = customers_find(r->customers, id);
 	*mapped = row != NULL;
 	if (cJSON_AddStringToObject(ctx, "source", source) == NULL ||
-	    router_add_time(ctx, "time_iso",
+	    router_add_time(
+		ctx, "time_iso",
 		(int64_t)(cJSON_IsNumber(time) ? time->valuedouble : 0) * 1000,
 		0) == -1 ||
 	    router_add_time(ctx, "received_at", received_ms, 1) == -1)
 		goto fail;
-	if (row != NULL ? !cJSON_AddItemReferenceToObject(ctx, "customer",
-			      (cJSON *)row) :
-			  cJSON_AddObjectToObject(ctx, "customer") == NULL)
+	if (row != NULL
+		? !cJSON_AddItemReferenceToObject(ctx, "customer", (cJSON *)row)
+		: cJSON_AddObjectToObject(ctx, "customer") == NULL)
 		goto fail;
 	return ctx;
 fail:
@@ -233,8 +234,7 @@ router_own(struct router_result *res, char *s)
 
 	if (s == NULL)
 		return NULL;
-	if ((p = realloc(res->owned, (res->nowned + 1) * sizeof(*p))) ==
-	    NULL) {
+	if ((p = realloc(res->owned, (res->nowned + 1) * sizeof(*p))) == NULL) {
 		free(s);
 		return NULL;
 	}
@@ -245,7 +245,7 @@ router_own(struct router_result *res, char *s)
 
 static struct mustache *
 router_correlate_of(const struct router *r, const struct rules_rule *rule,
-    const struct rules_action *a)
+		    const struct rules_action *a)
 {
 	size_t i = (size_t)(rule - r->rules->rules);
 	size_t j = (size_t)(a - rule->actions);
@@ -255,12 +255,12 @@ router_correlate_of(const struct router *r, const struct rules_rule *rule,
 
 static void
 router_add_job(const struct rules_rule *rule, const struct rules_action *a,
-    void *arg)
+	       void *arg)
 {
 	struct router_walk *w = arg;
 	struct router_result *res = w->res;
 	struct mustache *corr = router_correlate_of(w->r, rule, a);
-	struct mustache_error err = { 0, 0, "out of memory" };
+	struct mustache_error err = {0, 0, "out of memory"};
 	struct store_job *job, *p;
 	char *key = NULL;
 	size_t len;
@@ -269,10 +269,10 @@ router_add_job(const struct rules_rule *rule, const struct rules_action *a,
 		return;
 	if (corr != NULL &&
 	    (mustache_render(corr, w->ctx, MUSTACHE_ESCAPE_NONE,
-		 ROUTER_CORRELATE_MAX, &key, &len, &err) == -1 ||
-		router_own(res, key) == NULL)) {
+			     ROUTER_CORRELATE_MAX, &key, &len, &err) == -1 ||
+	     router_own(res, key) == NULL)) {
 		log_error("msg=\"correlate failed\" rule=%s error=\"%s\"",
-		    rule->name, err.message);
+			  rule->name, err.message);
 		w->failed = 1;
 		return;
 	}
@@ -294,9 +294,9 @@ router_add_job(const struct rules_rule *rule, const struct rules_action *a,
 
 int
 router_route(const struct router *r, struct store_event *ev, cJSON *event,
-    struct router_result *res)
+	     struct router_result *res)
 {
-	struct router_walk w = { .r = r, .res = res };
+	struct router_walk w = {.r = r, .res = res};
 	char id[256];
 	int mapped;
 	cJSON *ctx;
@@ -316,7 +316,7 @@ router_route(const struct router *r, struct store_event *ev, cJSON *event,
 	w.ctx = ctx;
 	w.customer_id = router_own(res, strdup(id));
 	w.held = r->customers != NULL && !mapped &&
-	    customers_policy(r->customers) == CUSTOMERS_HOLD;
+		 customers_policy(r->customers) == CUSTOMERS_HOLD;
 	res->matched = rules_route(r->rules, ctx, router_add_job, &w);
 	cJSON_Delete(ctx);
 	if (w.failed || w.customer_id == NULL) {

@@ -114,7 +114,7 @@ server_reload(struct server *s)
 	s->cfg = cfg;
 	cfg = NULL;
 	log_info("msg=reloaded sources=%zu rules=%zu", s->cfg->nsources,
-	    router_rules(s->router) ? router_rules(s->router)->nrules : 0);
+		 router_rules(s->router) ? router_rules(s->router)->nrules : 0);
 out:
 	router_unref(r);
 	config_free(cfg);
@@ -152,8 +152,7 @@ server_start(struct server *s)
 	char err[512];
 
 	if (store_open(NULL, s->cfg->state_dir, server_dedup_horizon(s->cfg),
-		&s->store, err, sizeof(err)) ==
-	    -1) {
+		       &s->store, err, sizeof(err)) == -1) {
 		log_error("msg=\"cannot open the store\" error=\"%s\"", err);
 		return -1;
 	}

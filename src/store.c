@@ -15,8 +15,8 @@ static const struct store_ops *const store_backends[] = {
 };
 
 int
-store_open(const char *backend, const char *state_dir,
-    int64_t dedup_horizon_ms, struct store **out, char *err, size_t errlen)
+store_open(const char *backend, const char *state_dir, int64_t dedup_horizon_ms,
+	   struct store **out, char *err, size_t errlen)
 {
 	size_t i;
 
@@ -25,8 +25,8 @@ store_open(const char *backend, const char *state_dir,
 	for (i = 0; i < sizeof(store_backends) / sizeof(store_backends[0]);
 	     i++) {
 		if (strcmp(store_backends[i]->name, backend) == 0)
-			return store_backends[i]->open(out, state_dir,
-			    dedup_horizon_ms, err, errlen);
+			return store_backends[i]->open(
+			    out, state_dir, dedup_horizon_ms, err, errlen);
 	}
 	snprintf(err, errlen, "unknown store backend \"%s\"", backend);
 	return -1;
@@ -47,8 +47,8 @@ store_ping(struct store *st, char *err, size_t errlen)
 
 int
 store_release_held(struct store *st,
-    int (*mapped)(const char *customer_id, void *arg), void *arg,
-    size_t *released, char *err, size_t errlen)
+		   int (*mapped)(const char *customer_id, void *arg), void *arg,
+		   size_t *released, char *err, size_t errlen)
 {
 	return st->ops->release_held(st, mapped, arg, released, err, errlen);
 }

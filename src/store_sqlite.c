@@ -221,8 +221,8 @@ store_sqlite_lock(struct store_sqlite *s, const char *state_dir, char *err,
 
 /* Refills the dedup index from the events within the horizon. */
 static int
-store_sqlite_load_dedup(struct store_sqlite *s, int64_t horizon_ms,
-			char *err, size_t errlen)
+store_sqlite_load_dedup(struct store_sqlite *s, int64_t horizon_ms, char *err,
+			size_t errlen)
 {
 	sqlite3_stmt *st;
 	struct timespec now;
@@ -241,8 +241,7 @@ store_sqlite_load_dedup(struct store_sqlite *s, int64_t horizon_ms,
 		store_sqlite_error(s->db, "loading recent events", err, errlen);
 		return -1;
 	}
-	sqlite3_bind_int64(st, 1,
-			   (int64_t)now.tv_sec * 1000 - horizon_ms);
+	sqlite3_bind_int64(st, 1, (int64_t)now.tv_sec * 1000 - horizon_ms);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *src = (const char *)sqlite3_column_text(st, 0);
 		const char *id = (const char *)sqlite3_column_text(st, 2);
@@ -340,7 +339,7 @@ store_sqlite_insert(struct store_sqlite *s, struct store_event *ev)
 	sqlite3_bind_text(st, 6, ev->body, (int)ev->body_len, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 7, ev->hash, STORE_HASH_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(st, 8, ev->state ? ev->state : "received", -1,
-	    SQLITE_STATIC);
+			  SQLITE_STATIC);
 	ret = store_sqlite_step_done(st);
 	sqlite3_clear_bindings(st);
 	return ret;
@@ -348,7 +347,7 @@ store_sqlite_insert(struct store_sqlite *s, struct store_event *ev)
 
 static int
 store_sqlite_insert_job(struct store_sqlite *s, const struct store_event *ev,
-    struct store_job *job)
+			struct store_job *job)
 {
 	sqlite3_stmt *st = s->insert_job;
 	int ret;
@@ -364,7 +363,7 @@ store_sqlite_insert_job(struct store_sqlite *s, const struct store_event *ev,
 	sqlite3_bind_text(st, 7, job->correlate, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 8, job->customer_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 9, job->held ? "held" : "pending", -1,
-	    SQLITE_STATIC);
+			  SQLITE_STATIC);
 	sqlite3_bind_int64(st, 10, ev->received_ms);
 	ret = store_sqlite_step_done(st);
 	sqlite3_clear_bindings(st);
@@ -376,8 +375,7 @@ store_sqlite_insert_job(struct store_sqlite *s, const struct store_event *ev,
  * events) or earlier in this batch.  1 (ev->id set) or 0.
  */
 static int
-store_sqlite_is_dup(struct store_sqlite *s, struct store_event **evs,
-		    size_t i)
+store_sqlite_is_dup(struct store_sqlite *s, struct store_event **evs, size_t i)
 {
 	struct store_event *ev = evs[i];
 	size_t j;
@@ -483,7 +481,8 @@ store_sqlite_held_ids(struct store_sqlite *s, char ***ids, size_t *n)
 
 	*ids = NULL;
 	*n = 0;
-	if (sqlite3_prepare_v2(s->db,
+	if (sqlite3_prepare_v2(
+		s->db,
 		"SELECT DISTINCT customer_id FROM jobs WHERE state = 'held'"
 		" AND customer_id IS NOT NULL",
 		-1, &st, NULL) != SQLITE_OK)
@@ -504,8 +503,8 @@ store_sqlite_held_ids(struct store_sqlite *s, char ***ids, size_t *n)
 
 static int
 store_sqlite_release_held(struct store *sto,
-    int (*mapped)(const char *customer_id, void *arg), void *arg,
-    size_t *released, char *err, size_t errlen)
+			  int (*mapped)(const char *customer_id, void *arg),
+			  void *arg, size_t *released, char *err, size_t errlen)
 {
 	struct store_sqlite *s = (struct store_sqlite *)sto;
 	sqlite3_stmt *st = NULL;
@@ -516,7 +515,8 @@ store_sqlite_release_held(struct store *sto,
 	*released = 0;
 	if (store_sqlite_held_ids(s, &ids, &n) == -1 ||
 	    store_sqlite_step_done(s->begin) == -1 ||
-	    sqlite3_prepare_v2(s->db,
+	    sqlite3_prepare_v2(
+		s->db,
 		"UPDATE jobs SET state = 'pending' WHERE state = 'held'"
 		" AND customer_id = ?",
 		-1, &st, NULL) != SQLITE_OK)

@@ -39,11 +39,11 @@ struct config {
 	char *admin_token;	 /* NULL when admin.token is not set */
 	struct config_source *sources;
 	size_t nsources;
-	char *templates_dir;            /* default: templates/ beside the file */
-	struct targets targets;         /* `targets`, possibly none */
-	struct rules *rules;            /* `rules`, NULL when absent */
-	struct customers *customers;    /* `customers`, NULL when absent */
-	struct templates *templates;    /* NULL when the folder is absent */
+	char *templates_dir;	     /* default: templates/ beside the file */
+	struct targets targets;	     /* `targets`, possibly none */
+	struct rules *rules;	     /* `rules`, NULL when absent */
+	struct customers *customers; /* `customers`, NULL when absent */
+	struct templates *templates; /* NULL when the folder is absent */
 };
 
 /*

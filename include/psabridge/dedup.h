@@ -19,8 +19,8 @@
 #include <stdint.h>
 
 #define DEDUP_MAX_ENTRIES 2000000
-#define DEDUP_HASH_LEN 32
-#define DEDUP_ID_LEN 36
+#define DEDUP_HASH_LEN	  32
+#define DEDUP_ID_LEN	  36
 
 struct dedup;
 
@@ -36,7 +36,7 @@ void dedup_free(struct dedup *d);
  * there is none.
  */
 int dedup_find(const struct dedup *d, const char *source,
-    const unsigned char *hash, int64_t since_ms, char *id);
+	       const unsigned char *hash, int64_t since_ms, char *id);
 
 /*
  * Records an event (received_ms not older than earlier ones, roughly: the
@@ -45,7 +45,7 @@ int dedup_find(const struct dedup *d, const char *source,
  * out of memory (then the event is simply not known as a duplicate later).
  */
 int dedup_add(struct dedup *d, const char *source, const unsigned char *hash,
-    const char *id, int64_t received_ms);
+	      const char *id, int64_t received_ms);
 
 size_t dedup_count(const struct dedup *d);
 uint64_t dedup_evicted_early(const struct dedup *d);

@@ -35,8 +35,8 @@ struct log_batch {
 	char buf[64 * 1024];
 };
 
-void log_batch_add(struct log_batch *b, enum log_level level,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void log_batch_add(struct log_batch *b, enum log_level level, const char *fmt,
+		   ...) __attribute__((format(printf, 3, 4)));
 void log_batch_flush(struct log_batch *b);
 
 /*

@@ -21,12 +21,12 @@ struct router;
  * "label: message".  Returns the number of problems (0: all good).
  */
 int render_event(const struct config *cfg, const struct router *r,
-    const char *label, const char *body, size_t len, FILE *out,
-    struct diag *d);
+		 const char *label, const char *body, size_t len, FILE *out,
+		 struct diag *d);
 
 /* Renders every *.json in dir quietly; problems go to d. 0 or -1. */
 int render_events_dir(const struct config *cfg, const struct router *r,
-    const char *dir, size_t *count, struct diag *d);
+		      const char *dir, size_t *count, struct diag *d);
 
 /* `psabridge render -c FILE [EVENT.json]`: exit code. */
 int render_main(int argc, char **argv);

@@ -29,7 +29,8 @@ struct router;
  * action's line).  Returns a router with one reference, or NULL.
  */
 struct router *router_new(struct rules *rules, struct customers *customers,
-    struct templates *templates, const char *cfgfile, struct diag *d);
+			  struct templates *templates, const char *cfgfile,
+			  struct diag *d);
 
 /*
  * router_new() on what cfg loaded: moves cfg->rules, cfg->customers and
@@ -54,8 +55,8 @@ const struct templates *router_templates(const struct router *r);
  * payload.customer_id.  *mapped tells whether the table had a row.  Caller
  * frees with cJSON_Delete(); NULL when memory ran out.
  */
-cJSON *router_context(const struct router *r, cJSON *event,
-    const char *source, int64_t received_ms, int *mapped);
+cJSON *router_context(const struct router *r, cJSON *event, const char *source,
+		      int64_t received_ms, int *mapped);
 
 /* Jobs made for one event; the strings live until router_result_clear. */
 struct router_result {
@@ -74,8 +75,8 @@ struct router_result {
  * unmapped customer under "hold" are held.  Returns 0, or -1 when out of
  * memory or a correlate template fails (then ev gets no jobs).
  */
-int router_route(const struct router *r, struct store_event *ev,
-    cJSON *event, struct router_result *res);
+int router_route(const struct router *r, struct store_event *ev, cJSON *event,
+		 struct router_result *res);
 
 void router_result_clear(struct router_result *res);
 

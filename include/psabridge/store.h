@@ -25,11 +25,11 @@ enum store_outcome {
 struct store_job {
 	const char *rule;
 	const char *target;
-	const char *action;      /* create, note, close, notify */
-	const char *template;    /* NULL: the target's default */
-	const char *correlate;   /* the rendered key, or NULL */
-	const char *customer_id; /* for releasing held jobs, or NULL */
-	int held;                /* 1: waits for the customer's mapping */
+	const char *action;	   /* create, note, close, notify */
+	const char *template;	   /* NULL: the target's default */
+	const char *correlate;	   /* the rendered key, or NULL */
+	const char *customer_id;   /* for releasing held jobs, or NULL */
+	int held;		   /* 1: waits for the customer's mapping */
 	char id[STORE_ID_LEN + 1]; /* filled by store_append() */
 };
 
@@ -43,8 +43,8 @@ struct store_event {
 	size_t body_len;
 	unsigned char hash[STORE_HASH_LEN];
 	int64_t dedup_window_ms; /* 0: never a duplicate */
-	const char *state;       /* routed, unrouted, dropped; NULL: received */
-	struct store_job *jobs;  /* stored with the event, in order */
+	const char *state;	 /* routed, unrouted, dropped; NULL: received */
+	struct store_job *jobs;	 /* stored with the event, in order */
 	size_t njobs;
 	/* Filled by store_append(): */
 	enum store_outcome outcome;
@@ -56,13 +56,14 @@ struct store;
 struct store_ops {
 	const char *name;
 	int (*open)(struct store **out, const char *state_dir,
-	    int64_t dedup_horizon_ms, char *err, size_t errlen);
+		    int64_t dedup_horizon_ms, char *err, size_t errlen);
 	int (*append)(struct store *st, struct store_event **evs, size_t n,
 		      char *err, size_t errlen);
 	int (*ping)(struct store *st, char *err, size_t errlen);
 	int (*release_held)(struct store *st,
-	    int (*mapped)(const char *customer_id, void *arg), void *arg,
-	    size_t *released, char *err, size_t errlen);
+			    int (*mapped)(const char *customer_id, void *arg),
+			    void *arg, size_t *released, char *err,
+			    size_t errlen);
 	void (*close)(struct store *st);
 };
 
@@ -74,11 +75,12 @@ struct store {
 /*
  * Opens the backend named (NULL: "sqlite") on state_dir, creating and
  * migrating its schema.  dedup_horizon_ms is the longest dedup window any
- * source asks for: duplicates are recognised that far back.  Returns 0 and a handle the caller closes with
- * store_close(), or -1 with a message in err.
+ * source asks for: duplicates are recognised that far back.  Returns 0 and a
+ * handle the caller closes with store_close(), or -1 with a message in err.
  */
 int store_open(const char *backend, const char *state_dir,
-    int64_t dedup_horizon_ms, struct store **out, char *err, size_t errlen);
+	       int64_t dedup_horizon_ms, struct store **out, char *err,
+	       size_t errlen);
 
 /*
  * Appends n events in one transaction and one flush to disk.  Each event's
@@ -96,8 +98,8 @@ int store_ping(struct store *st, char *err, size_t errlen);
  * in one transaction; *released says how many.  0 or -1.
  */
 int store_release_held(struct store *st,
-    int (*mapped)(const char *customer_id, void *arg), void *arg,
-    size_t *released, char *err, size_t errlen);
+		       int (*mapped)(const char *customer_id, void *arg),
+		       void *arg, size_t *released, char *err, size_t errlen);
 
 /* NULL is safe. */
 void store_close(struct store *st);

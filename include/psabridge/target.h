@@ -29,7 +29,7 @@ struct target;
 
 /* What one job asks of a target.  Everything is borrowed. */
 struct target_job {
-	const char *id;        /* the job id (webhook-id when signing) */
+	const char *id; /* the job id (webhook-id when signing) */
 	const char *event_id;
 	const char *rule;
 	const char *action;    /* create, note, close, notify */
@@ -47,8 +47,8 @@ struct target_header {
 
 /* A built request; every string owned, freed by target_request_clear(). */
 struct target_request {
-	char *method;  /* NULL for the file target */
-	char *url;     /* or, for the file target, the path appended to */
+	char *method; /* NULL for the file target */
+	char *url;    /* or, for the file target, the path appended to */
 	struct target_header *headers;
 	size_t nheaders;
 	char *body;
@@ -65,11 +65,11 @@ struct target_ops {
 	 * its state in *state.  0 or -1.
 	 */
 	int (*load)(const config_setting_t *s, const char *prefix,
-	    const char *cfgdir, void **state, struct diag *d);
+		    const char *cfgdir, void **state, struct diag *d);
 	void (*free)(void *state);
 	/* Builds the request for job; -1 with err when it cannot. */
 	int (*build)(const struct target *t, const struct target_job *job,
-	    struct target_request *req, char *err, size_t errlen);
+		     struct target_request *req, char *err, size_t errlen);
 };
 
 struct target {
@@ -89,16 +89,15 @@ struct targets {
  * once.  Returns 0 and fills out (cleared by targets_clear()), or -1.
  */
 int targets_load(const config_setting_t *list, const char *cfgdir,
-    struct targets *out, struct diag *d);
+		 struct targets *out, struct diag *d);
 
 void targets_clear(struct targets *ts);
 
-const struct target *targets_find(const struct targets *ts,
-    const char *name);
+const struct target *targets_find(const struct targets *ts, const char *name);
 
 /* Builds job's request on target t.  0, or -1 with err. */
 int target_build(const struct target *t, const struct target_job *job,
-    struct target_request *req, char *err, size_t errlen);
+		 struct target_request *req, char *err, size_t errlen);
 
 void target_request_clear(struct target_request *req);
 
@@ -109,11 +108,11 @@ void target_request_clear(struct target_request *req);
  * *content_type says which (a static string).  Caller frees *body.
  */
 int target_render_body(const struct target_job *job,
-    const char *default_template, char **body, size_t *len,
-    const char **content_type, char *err, size_t errlen);
+		       const char *default_template, char **body, size_t *len,
+		       const char **content_type, char *err, size_t errlen);
 
 /* For the type-specific loaders: a string key, or NULL when absent. */
 const char *target_string(const config_setting_t *s, const char *key,
-    const char *prefix, int required, struct diag *d);
+			  const char *prefix, int required, struct diag *d);
 
 #endif

@@ -29,7 +29,7 @@ struct templates_entry {
 	char *path;
 	enum templates_kind kind;
 	struct ticket_template *ticket; /* TEMPLATES_TICKET */
-	struct mustache *body;          /* TEMPLATES_JSON, TEMPLATES_TEXT */
+	struct mustache *body;		/* TEMPLATES_JSON, TEMPLATES_TEXT */
 };
 
 struct templates;
@@ -49,7 +49,7 @@ void templates_free(struct templates *t);
 
 /* The entry called name (borrowed), or NULL. */
 const struct templates_entry *templates_find(const struct templates *t,
-    const char *name);
+					     const char *name);
 
 /* For rules_env.template_exists: arg is a struct templates *. */
 int templates_exists(const char *name, void *arg);
@@ -59,8 +59,7 @@ enum mustache_escape templates_escape(enum templates_kind kind);
 
 const char *templates_dir(const struct templates *t);
 size_t templates_count(const struct templates *t);
-const struct templates_entry *templates_at(const struct templates *t,
-    size_t i);
+const struct templates_entry *templates_at(const struct templates *t, size_t i);
 
 /*
  * A partial loader over a directory on disk (arg: the directory), for
@@ -69,7 +68,6 @@ const struct templates_entry *templates_at(const struct templates *t,
 int templates_partial_from_dir(const char *name, char **source, void *arg);
 
 /* Reads a whole file of at most max bytes; caller frees.  0 or -1+errno. */
-int templates_read_file(const char *path, size_t max, char **out,
-    size_t *len);
+int templates_read_file(const char *path, size_t max, char **out, size_t *len);
 
 #endif

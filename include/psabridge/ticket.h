@@ -24,7 +24,7 @@
 
 /* The header fields, in the order they are printed. */
 enum ticket_field {
-	TICKET_SUMMARY,  /* required */
+	TICKET_SUMMARY,	 /* required */
 	TICKET_PRIORITY, /* required */
 	TICKET_STATUS,
 	TICKET_BOARD,
@@ -55,8 +55,9 @@ const char *ticket_field_name(enum ticket_field f);
  * caller frees with ticket_template_free(), or -1 with err filled.
  */
 int ticket_template_compile(const char *src, size_t len,
-    mustache_partial_fn partial_fn, void *arg, struct ticket_template **out,
-    struct mustache_error *err);
+			    mustache_partial_fn partial_fn, void *arg,
+			    struct ticket_template **out,
+			    struct mustache_error *err);
 
 /* NULL is safe. */
 void ticket_template_free(struct ticket_template *t);
@@ -69,7 +70,7 @@ void ticket_template_free(struct ticket_template *t);
 #define TICKET_FIELD_MAX       1024
 #define TICKET_DESCRIPTION_MAX (256 * 1024)
 int ticket_render(const struct ticket_template *t, const cJSON *ctx,
-    struct ticket *out, struct mustache_error *err);
+		  struct ticket *out, struct mustache_error *err);
 
 /* Frees the strings of t and zeroes it. */
 void ticket_clear(struct ticket *t);

@@ -40,7 +40,8 @@ setup(void **state)
 		return -1;
 	snprintf(f->dir, sizeof(f->dir), "/tmp/psabridge-commit-XXXXXX");
 	if (mkdtemp(f->dir) == NULL ||
-	    store_open(NULL, f->dir, 24 * 3600 * 1000LL, &f->st, err, sizeof(err)) == -1 ||
+	    store_open(NULL, f->dir, 24 * 3600 * 1000LL, &f->st, err,
+		       sizeof(err)) == -1 ||
 	    (f->base = event_base_new()) == NULL ||
 	    (f->c = commit_new(f->base, f->st, err, sizeof(err))) == NULL)
 		return -1;

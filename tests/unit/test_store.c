@@ -29,7 +29,8 @@ setup(void **state)
 		return -1;
 	snprintf(f->dir, sizeof(f->dir), "/tmp/psabridge-store-XXXXXX");
 	if (mkdtemp(f->dir) == NULL ||
-	    store_open(NULL, f->dir, 24 * 3600 * 1000LL, &f->st, err, sizeof(err)) == -1)
+	    store_open(NULL, f->dir, 24 * 3600 * 1000LL, &f->st, err,
+		       sizeof(err)) == -1)
 		return -1;
 	*state = f;
 	return 0;
@@ -234,7 +235,8 @@ a_store_from_a_newer_psabridge_is_refused(void **state)
 	    sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
-	assert_int_equal(store_open(NULL, f->dir, 24 * 3600 * 1000LL, &f->st, err, sizeof(err)),
+	assert_int_equal(store_open(NULL, f->dir, 24 * 3600 * 1000LL, &f->st,
+				    err, sizeof(err)),
 			 -1);
 	assert_non_null(strstr(err, "newer"));
 }
@@ -246,7 +248,8 @@ unknown_backend_is_an_error(void **state)
 	struct store *st = NULL;
 	char err[256];
 
-	assert_int_equal(store_open("postgres", f->dir, 24 * 3600 * 1000LL, &st, err, sizeof(err)),
+	assert_int_equal(store_open("postgres", f->dir, 24 * 3600 * 1000LL, &st,
+				    err, sizeof(err)),
 			 -1);
 	assert_null(st);
 	assert_non_null(strstr(err, "postgres"));
