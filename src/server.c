@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <event2/event.h>
+#include <systemd/sd-daemon.h>
 
 #include "psabridge/admin.h"
 #include "psabridge/commit.h"
@@ -65,6 +66,7 @@ server_stop(struct server *s, const char *signame)
 		return;
 	s->stopping = 1;
 	log_info("msg=stopping signal=%s", signame);
+	sd_notify(0, "STOPPING=1\nSTATUS=committing what was received");
 	ingest_stop(s->ingest);
 	admin_stop(s->admin);
 	commit_drain(s->commit, server_drained, s);
@@ -87,6 +89,7 @@ server_reload(struct server *s)
 
 	diag_init(&d);
 	log_info("msg=reloading config=%s", s->config_path);
+	sd_notify(0, "RELOADING=1\nSTATUS=reloading the configuration");
 	if (config_load(s->config_path, &cfg, &d) == -1 ||
 	    (r = router_from_config(cfg, &d)) == NULL) {
 		server_log_diag(&d, 1);
@@ -119,6 +122,7 @@ out:
 	router_unref(r);
 	config_free(cfg);
 	diag_free(&d);
+	sd_notify(0, "READY=1\nSTATUS=receiving callbacks");
 }
 
 static void
@@ -228,6 +232,8 @@ server_run(const char *config_path)
 	log_info("msg=ready version=%s config=%s state_dir=%s sources=%zu",
 		 PSABRIDGE_VERSION, config_path, s.cfg->state_dir,
 		 s.cfg->nsources);
+	/* listening and the store open: what systemd's Type=notify waits for */
+	sd_notify(0, "READY=1\nSTATUS=receiving callbacks");
 	if (event_base_dispatch(s.base) == -1) {
 		log_error("msg=\"event loop failed\"");
 		goto out;

@@ -53,6 +53,24 @@ store_release_held(struct store *st,
 	return st->ops->release_held(st, mapped, arg, released, err, errlen);
 }
 
+int
+store_backup(const char *backend, const char *state_dir, const char *dest,
+	     char *err, size_t errlen)
+{
+	size_t i;
+
+	if (backend == NULL)
+		backend = "sqlite";
+	for (i = 0; i < sizeof(store_backends) / sizeof(store_backends[0]);
+	     i++) {
+		if (strcmp(store_backends[i]->name, backend) == 0)
+			return store_backends[i]->backup(state_dir, dest, err,
+							 errlen);
+	}
+	snprintf(err, errlen, "unknown store backend \"%s\"", backend);
+	return -1;
+}
+
 void
 store_close(struct store *st)
 {

@@ -65,6 +65,8 @@ struct store_ops {
 			    void *arg, size_t *released, char *err,
 			    size_t errlen);
 	void (*close)(struct store *st);
+	int (*backup)(const char *state_dir, const char *dest, char *err,
+		      size_t errlen);
 };
 
 /* Every backend's handle starts with this. */
@@ -100,6 +102,14 @@ int store_ping(struct store *st, char *err, size_t errlen);
 int store_release_held(struct store *st,
 		       int (*mapped)(const char *customer_id, void *arg),
 		       void *arg, size_t *released, char *err, size_t errlen);
+
+/*
+ * Copies the store of state_dir into the new file dest (refused when it
+ * exists), consistently, while a daemon may be writing to it (SQLite's
+ * online backup).  0, or -1 with a message in err.
+ */
+int store_backup(const char *backend, const char *state_dir, const char *dest,
+		 char *err, size_t errlen);
 
 /* NULL is safe. */
 void store_close(struct store *st);
