@@ -15,8 +15,8 @@ extern const struct target_ops target_file_ops;
 extern const struct target_ops target_webhook_ops;
 
 static const struct target_ops *const target_kinds[] = {
-	&target_file_ops,
-	&target_webhook_ops,
+    &target_file_ops,
+    &target_webhook_ops,
 };
 
 static const struct target_ops *
@@ -33,21 +33,22 @@ target_kind(const char *type)
 
 const char *
 target_string(const config_setting_t *s, const char *key, const char *prefix,
-    int required, struct diag *d)
+	      int required, struct diag *d)
 {
 	const config_setting_t *m = config_setting_get_member(s, key);
 
 	if (m == NULL) {
 		if (required)
 			diag_error(d, config_setting_source_file(s),
-			    (int)config_setting_source_line(s),
-			    "%s: missing required key \"%s\"", prefix, key);
+				   (int)config_setting_source_line(s),
+				   "%s: missing required key \"%s\"", prefix,
+				   key);
 		return NULL;
 	}
 	if (config_setting_type(m) != CONFIG_TYPE_STRING) {
 		diag_error(d, config_setting_source_file(m),
-		    (int)config_setting_source_line(m),
-		    "%s.%s: expected a string", prefix, key);
+			   (int)config_setting_source_line(m),
+			   "%s.%s: expected a string", prefix, key);
 		return NULL;
 	}
 	return config_setting_get_string(m);
@@ -73,15 +74,14 @@ target_name_ok(const char *name)
 	size_t n = strlen(name);
 
 	return n > 0 && n <= 64 &&
-	    strspn(name,
-		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
-		n;
+	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX"
+			    "YZ0123456789_-") == n;
 }
 
 /* One element of the list; 0, or -1 with d told why. */
 static int
 target_load_one(const config_setting_t *e, const char *prefix,
-    const char *cfgdir, struct targets *ts, struct diag *d)
+		const char *cfgdir, struct targets *ts, struct diag *d)
 {
 	const char *file = config_setting_source_file(e);
 	const char *name = target_string(e, "name", prefix, 1, d);
@@ -93,29 +93,30 @@ target_load_one(const config_setting_t *e, const char *prefix,
 	if (name == NULL || type == NULL)
 		return -1;
 	if (!target_name_ok(name)) {
-		diag_error(d, file, (int)config_setting_source_line(e),
+		diag_error(
+		    d, file, (int)config_setting_source_line(e),
 		    "%s.name: \"%s\" must be 1-64 letters, digits, _ or -",
 		    prefix, name);
 		ret = -1;
 	} else if (targets_find(ts, name) != NULL) {
 		diag_error(d, file, (int)config_setting_source_line(e),
-		    "%s.name: a target \"%s\" is already defined", prefix,
-		    name);
+			   "%s.name: a target \"%s\" is already defined",
+			   prefix, name);
 		ret = -1;
 	}
 	if ((t->ops = target_kind(type)) == NULL) {
 		diag_error(d, file, (int)config_setting_source_line(e),
-		    "%s.type: unknown target type \"%s\" (known: file, "
-		    "webhook)",
-		    prefix, type);
+			   "%s.type: unknown target type \"%s\" (known: file, "
+			   "webhook)",
+			   prefix, type);
 		return -1;
 	}
 	for (i = 0; i < config_setting_length(e); i++) {
 		m = config_setting_get_elem(e, (unsigned int)i);
 		if (!target_key_known(t->ops, config_setting_name(m))) {
 			diag_error(d, file, (int)config_setting_source_line(m),
-			    "unknown key \"%s\" in %s (a %s target)",
-			    config_setting_name(m), prefix, type);
+				   "unknown key \"%s\" in %s (a %s target)",
+				   config_setting_name(m), prefix, type);
 			ret = -1;
 		}
 	}
@@ -130,9 +131,9 @@ target_load_one(const config_setting_t *e, const char *prefix,
 
 int
 targets_load(const config_setting_t *list, const char *cfgdir,
-    struct targets *out, struct diag *d)
+	     struct targets *out, struct diag *d)
 {
-	size_t n, i;
+	size_t before = d->nerrors, n, i;
 	char prefix[32];
 	int ret = 0;
 
@@ -141,8 +142,8 @@ targets_load(const config_setting_t *list, const char *cfgdir,
 		return 0;
 	if (config_setting_type(list) != CONFIG_TYPE_LIST) {
 		diag_error(d, config_setting_source_file(list),
-		    (int)config_setting_source_line(list),
-		    "targets: expected a list ( { ... }, ... )");
+			   (int)config_setting_source_line(list),
+			   "targets: expected a list ( { ... }, ... )");
 		return -1;
 	}
 	n = (size_t)config_setting_length(list);
@@ -155,14 +156,17 @@ targets_load(const config_setting_t *list, const char *cfgdir,
 		snprintf(prefix, sizeof(prefix), "targets[%zu]", i);
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
 			diag_error(d, config_setting_source_file(e),
-			    (int)config_setting_source_line(e),
-			    "%s: expected a group { ... }", prefix);
+				   (int)config_setting_source_line(e),
+				   "%s: expected a group { ... }", prefix);
 			ret = -1;
 			continue;
 		}
 		if (target_load_one(e, prefix, cfgdir, out, d) == -1)
 			ret = -1;
 	}
+	/* a loader may only have told d (a mistyped optional key) */
+	if (d->nerrors > before)
+		ret = -1;
 	if (ret == -1)
 		targets_clear(out);
 	return ret;
@@ -197,7 +201,7 @@ targets_find(const struct targets *ts, const char *name)
 
 int
 target_build(const struct target *t, const struct target_job *job,
-    struct target_request *req, char *err, size_t errlen)
+	     struct target_request *req, char *err, size_t errlen)
 {
 	memset(req, 0, sizeof(*req));
 	if (t->ops->build(t, job, req, err, errlen) == -1) {
@@ -225,7 +229,8 @@ target_request_clear(struct target_request *req)
 
 static int
 target_ticket_body(const struct target_job *job,
-    const struct templates_entry *e, char **body, struct mustache_error *me)
+		   const struct templates_entry *e, char **body,
+		   struct mustache_error *me)
 {
 	struct ticket tk;
 	cJSON *doc = NULL, *t;
@@ -236,9 +241,9 @@ target_ticket_body(const struct target_job *job,
 	ticket_clear(&tk);
 	if (t == NULL || (doc = cJSON_CreateObject()) == NULL ||
 	    !cJSON_AddStringToObject(doc, "action", job->action) ||
-	    !(job->correlate ? cJSON_AddStringToObject(doc, "correlate",
-				   job->correlate) :
-			       cJSON_AddNullToObject(doc, "correlate")) ||
+	    !(job->correlate
+		  ? cJSON_AddStringToObject(doc, "correlate", job->correlate)
+		  : cJSON_AddNullToObject(doc, "correlate")) ||
 	    !cJSON_AddItemToObject(doc, "ticket", t)) {
 		if (doc == NULL || cJSON_GetObjectItem(doc, "ticket") != t)
 			cJSON_Delete(t);
@@ -252,13 +257,13 @@ target_ticket_body(const struct target_job *job,
 }
 
 int
-target_render_body(const struct target_job *job,
-    const char *default_template, char **body, size_t *len,
-    const char **content_type, char *err, size_t errlen)
+target_render_body(const struct target_job *job, const char *default_template,
+		   char **body, size_t *len, const char **content_type,
+		   char *err, size_t errlen)
 {
 	const char *name = job->template ? job->template : default_template;
 	const struct templates_entry *e = NULL;
-	struct mustache_error me = { 0, 0, "" };
+	struct mustache_error me = {0, 0, ""};
 	cJSON *check;
 	int rc;
 
@@ -266,7 +271,7 @@ target_render_body(const struct target_job *job,
 	if (name == NULL || job->templates == NULL ||
 	    (e = templates_find(job->templates, name)) == NULL) {
 		snprintf(err, errlen, "no template \"%s\"",
-		    name ? name : "(none given)");
+			 name ? name : "(none given)");
 		return -1;
 	}
 	if (e->kind == TEMPLATES_TICKET) {
@@ -274,14 +279,15 @@ target_render_body(const struct target_job *job,
 		*content_type = "application/json";
 	} else {
 		rc = mustache_render(e->body, job->ctx,
-		    templates_escape(e->kind), TARGET_BODY_MAX, body, len, &me);
-		*content_type = e->kind == TEMPLATES_JSON ?
-		    "application/json" :
-		    "text/plain; charset=utf-8";
+				     templates_escape(e->kind), TARGET_BODY_MAX,
+				     body, len, &me);
+		*content_type = e->kind == TEMPLATES_JSON
+				    ? "application/json"
+				    : "text/plain; charset=utf-8";
 	}
 	if (rc == -1) {
 		snprintf(err, errlen, "%s:%d: column %d: %s", e->path, me.line,
-		    me.column, me.message);
+			 me.column, me.message);
 		free(*body);
 		*body = NULL;
 		return -1;
@@ -289,7 +295,8 @@ target_render_body(const struct target_job *job,
 	if (e->kind == TEMPLATES_JSON) {
 		if ((check = cJSON_ParseWithOpts(*body, NULL, 1)) == NULL) {
 			snprintf(err, errlen,
-			    "%s: the rendered body is not valid JSON", e->path);
+				 "%s: the rendered body is not valid JSON",
+				 e->path);
 			free(*body);
 			*body = NULL;
 			return -1;

@@ -15,11 +15,11 @@ struct target_file {
 	char *template; /* default template, or NULL */
 };
 
-static const char *const target_file_keys[] = { "path", "template", NULL };
+static const char *const target_file_keys[] = {"path", "template", NULL};
 
 static int
 target_file_load(const config_setting_t *s, const char *prefix,
-    const char *cfgdir, void **state, struct diag *d)
+		 const char *cfgdir, void **state, struct diag *d)
 {
 	const char *path = target_string(s, "path", prefix, 1, d);
 	const char *tmpl = target_string(s, "template", prefix, 0, d);
@@ -56,23 +56,29 @@ target_file_free(void *state)
 
 static int
 target_file_header(cJSON *line, const struct target *t,
-    const struct target_job *job)
+		   const struct target_job *job)
 {
 	return cJSON_AddStringToObject(line, "job", job->id ? job->id : "") &&
-	    cJSON_AddStringToObject(line, "event",
-		job->event_id ? job->event_id : "") &&
-	    cJSON_AddStringToObject(line, "target", t->name) &&
-	    cJSON_AddStringToObject(line, "rule", job->rule ? job->rule : "") &&
-	    cJSON_AddStringToObject(line, "action", job->action) &&
-	    (job->correlate ?
-		    cJSON_AddStringToObject(line, "correlate", job->correlate) !=
-			NULL :
-		    cJSON_AddNullToObject(line, "correlate") != NULL);
+	       cJSON_AddStringToObject(line, "event",
+				       job->event_id ? job->event_id : "") &&
+	       cJSON_AddStringToObject(line, "target", t->name) &&
+	       cJSON_AddStringToObject(line, "rule",
+				       job->rule ? job->rule : "") &&
+	       cJSON_AddStringToObject(line, "action", job->action) &&
+	       (job->correlate
+		    ? cJSON_AddStringToObject(line, "correlate",
+					      job->correlate) != NULL
+		    : cJSON_AddNullToObject(line, "correlate") != NULL);
 }
 
-/* The rendered content: the ticket, or the body as JSON or text. */
+/*
+ * The rendered content: "ticket" for a ticket template (the fields only:
+ * action and correlate are on the line already), else "body", the JSON
+ * document or the text.
+ */
 static int
-target_file_content(cJSON *line, const char *body, const char *ctype)
+target_file_content(cJSON *line, const char *body, const char *ctype,
+		    int is_ticket)
 {
 	cJSON *doc, *ticket;
 
@@ -80,19 +86,27 @@ target_file_content(cJSON *line, const char *body, const char *ctype)
 		return cJSON_AddStringToObject(line, "body", body) != NULL;
 	if ((doc = cJSON_Parse(body)) == NULL)
 		return 0;
+	if (!is_ticket)
+		return cJSON_AddItemToObject(line, "body", doc);
 	ticket = cJSON_DetachItemFromObjectCaseSensitive(doc, "ticket");
-	if (ticket != NULL) {
-		cJSON_Delete(doc);
-		cJSON_AddItemToObject(line, "ticket", ticket);
-		return 1;
-	}
-	cJSON_AddItemToObject(line, "body", doc);
-	return 1;
+	cJSON_Delete(doc);
+	return ticket != NULL && cJSON_AddItemToObject(line, "ticket", ticket);
+}
+
+static int
+target_file_is_ticket(const struct target_file *f, const struct target_job *job)
+{
+	const char *name = job->template ? job->template : f->template;
+	const struct templates_entry *e =
+	    name && job->templates ? templates_find(job->templates, name)
+				   : NULL;
+
+	return e != NULL && e->kind == TEMPLATES_TICKET;
 }
 
 static int
 target_file_build(const struct target *t, const struct target_job *job,
-    struct target_request *req, char *err, size_t errlen)
+		  struct target_request *req, char *err, size_t errlen)
 {
 	const struct target_file *f = t->state;
 	char *body = NULL, *text = NULL;
@@ -102,11 +116,12 @@ target_file_build(const struct target *t, const struct target_job *job,
 	int ret = -1;
 
 	if (target_render_body(job, f->template, &body, &len, &ctype, err,
-		errlen) == -1)
+			       errlen) == -1)
 		goto out;
 	if ((line = cJSON_CreateObject()) == NULL ||
 	    !target_file_header(line, t, job) ||
-	    !target_file_content(line, body, ctype) ||
+	    !target_file_content(line, body, ctype,
+				 target_file_is_ticket(f, job)) ||
 	    (text = cJSON_PrintUnformatted(line)) == NULL ||
 	    (req->url = strdup(f->path)) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -128,9 +143,9 @@ out:
 }
 
 const struct target_ops target_file_ops = {
-	.type = "file",
-	.keys = target_file_keys,
-	.load = target_file_load,
-	.free = target_file_free,
-	.build = target_file_build,
+    .type = "file",
+    .keys = target_file_keys,
+    .load = target_file_load,
+    .free = target_file_free,
+    .build = target_file_build,
 };

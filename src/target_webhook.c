@@ -25,7 +25,7 @@
 struct webhook_header {
 	char *name;
 	struct mustache *value; /* a template, or NULL when secret */
-	char *secret;           /* a resolved secret reference */
+	char *secret;		/* a resolved secret reference */
 };
 
 struct target_webhook {
@@ -35,11 +35,11 @@ struct target_webhook {
 	struct webhook_header headers[WEBHOOK_HEADERS_MAX];
 	size_t nheaders;
 	unsigned char key[64]; /* signing key, decoded */
-	int keylen;            /* 0: no signing */
+	int keylen;	       /* 0: no signing */
 };
 
-static const char *const target_webhook_keys[] = { "url", "method",
-	"headers", "body", "signing_secret", NULL };
+static const char *const target_webhook_keys[] = {
+    "url", "method", "headers", "body", "signing_secret", NULL};
 
 static void
 target_webhook_free(void *state)
@@ -77,7 +77,7 @@ target_webhook_name_ok(const char *s, size_t n)
 /* "Name: value": value a secret reference or a template. */
 static int
 target_webhook_header(struct target_webhook *w, const config_setting_t *m,
-    const char *where, struct diag *d)
+		      const char *where, struct diag *d)
 {
 	const char *file = config_setting_source_file(m);
 	int line = (int)config_setting_source_line(m);
@@ -89,7 +89,7 @@ target_webhook_header(struct target_webhook *w, const config_setting_t *m,
 	if (s == NULL || (colon = strchr(s, ':')) == NULL ||
 	    !target_webhook_name_ok(s, (size_t)(colon - s))) {
 		diag_error(d, file, line,
-		    "%s: expected a string \"Name: value\"", where);
+			   "%s: expected a string \"Name: value\"", where);
 		return -1;
 	}
 	for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
@@ -103,11 +103,21 @@ target_webhook_header(struct target_webhook *w, const config_setting_t *m,
 			diag_error(d, file, line, "%s: %s", where, rep.error);
 			return -1;
 		}
+		if (rep.warning[0] != '\0')
+			diag_warn(d, file, line, "%s: %s", where, rep.warning);
+		if (strpbrk(h->secret, "\r\n") != NULL) {
+			diag_error(
+			    d, file, line,
+			    "%s: the secret contains a line break, which "
+			    "would end the header",
+			    where);
+			return -1;
+		}
 		return 0;
 	}
 	if (mustache_compile(v, strlen(v), NULL, NULL, &h->value, &me) == -1) {
 		diag_error(d, file, line, "%s: column %d: %s", where,
-		    me.column + (int)(v - s), me.message);
+			   me.column + (int)(v - s), me.message);
 		return -1;
 	}
 	return 0;
@@ -115,7 +125,7 @@ target_webhook_header(struct target_webhook *w, const config_setting_t *m,
 
 static int
 target_webhook_headers(struct target_webhook *w, const config_setting_t *s,
-    const char *prefix, struct diag *d)
+		       const char *prefix, struct diag *d)
 {
 	const config_setting_t *list = config_setting_get_member(s, "headers");
 	char where[64];
@@ -125,23 +135,24 @@ target_webhook_headers(struct target_webhook *w, const config_setting_t *s,
 		return 0;
 	if (!config_setting_is_array(list) && !config_setting_is_list(list)) {
 		diag_error(d, config_setting_source_file(list),
-		    (int)config_setting_source_line(list),
-		    "%s.headers: expected a list of strings [ \"Name: value\" ]",
-		    prefix);
+			   (int)config_setting_source_line(list),
+			   "%s.headers: expected a list of strings [ \"Name: "
+			   "value\" ]",
+			   prefix);
 		return -1;
 	}
 	for (i = 0; i < config_setting_length(list); i++) {
 		if (w->nheaders == WEBHOOK_HEADERS_MAX) {
 			diag_error(d, config_setting_source_file(list),
-			    (int)config_setting_source_line(list),
-			    "%s.headers: at most %d headers", prefix,
-			    WEBHOOK_HEADERS_MAX);
+				   (int)config_setting_source_line(list),
+				   "%s.headers: at most %d headers", prefix,
+				   WEBHOOK_HEADERS_MAX);
 			return -1;
 		}
 		snprintf(where, sizeof(where), "%s.headers[%d]", prefix, i);
-		if (target_webhook_header(w,
-			config_setting_get_elem(list, (unsigned int)i), where,
-			d) == -1)
+		if (target_webhook_header(
+			w, config_setting_get_elem(list, (unsigned int)i),
+			where, d) == -1)
 			ret = -1;
 	}
 	return ret;
@@ -150,7 +161,7 @@ target_webhook_headers(struct target_webhook *w, const config_setting_t *s,
 /* whsec_<base64>: the key is the decoded base64. */
 static int
 target_webhook_signing(struct target_webhook *w, const config_setting_t *s,
-    const char *prefix, struct diag *d)
+		       const char *prefix, struct diag *d)
 {
 	const char *ref = target_string(s, "signing_secret", prefix, 0, d);
 	const config_setting_t *m;
@@ -165,28 +176,29 @@ target_webhook_signing(struct target_webhook *w, const config_setting_t *s,
 	m = config_setting_get_member(s, "signing_secret");
 	if (secret_resolve(ref, NULL, &secret, &rep) == -1) {
 		diag_error(d, config_setting_source_file(m),
-		    (int)config_setting_source_line(m), "%s.signing_secret: %s",
-		    prefix, rep.error);
+			   (int)config_setting_source_line(m),
+			   "%s.signing_secret: %s", prefix, rep.error);
 		return -1;
 	}
 	len = strlen(secret);
 	if (strncmp(secret, "whsec_", 6) != 0 || len - 6 > 4 * 40 ||
 	    (n = EVP_DecodeBlock(buf, (const unsigned char *)secret + 6,
-		 (int)(len - 6))) < 0) {
+				 (int)(len - 6))) < 0) {
 		diag_error(d, config_setting_source_file(m),
-		    (int)config_setting_source_line(m),
-		    "%s.signing_secret: expected \"whsec_\" followed by "
-		    "base64 (the Standard Webhooks form)",
-		    prefix);
+			   (int)config_setting_source_line(m),
+			   "%s.signing_secret: expected \"whsec_\" followed by "
+			   "base64 (the Standard Webhooks form)",
+			   prefix);
 		goto out;
 	}
 	/* EVP_DecodeBlock counts the padding bytes as data */
 	n -= (len > 6 && secret[len - 1] == '=') +
-	    (len > 7 && secret[len - 2] == '=');
+	     (len > 7 && secret[len - 2] == '=');
 	if (n < 16 || n > (int)sizeof(w->key)) {
 		diag_error(d, config_setting_source_file(m),
-		    (int)config_setting_source_line(m),
-		    "%s.signing_secret: the key must be 16 to 64 bytes", prefix);
+			   (int)config_setting_source_line(m),
+			   "%s.signing_secret: the key must be 16 to 64 bytes",
+			   prefix);
 		goto out;
 	}
 	memcpy(w->key, buf, (size_t)n);
@@ -200,22 +212,25 @@ out:
 
 static int
 target_webhook_urlcheck(const char *url, const char *method,
-    const config_setting_t *s, const char *prefix, struct diag *d)
+			const config_setting_t *s, const char *prefix,
+			struct diag *d)
 {
 	int ret = 0;
 
-	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
+	if (strncmp(url, "https://", 8) != 0 &&
+	    strncmp(url, "http://", 7) != 0) {
 		diag_error(d, config_setting_source_file(s),
-		    (int)config_setting_source_line(s),
-		    "%s.url: must start with https:// or http://", prefix);
+			   (int)config_setting_source_line(s),
+			   "%s.url: must start with https:// or http://",
+			   prefix);
 		ret = -1;
 	}
 	if (strcmp(method, "POST") != 0 && strcmp(method, "PUT") != 0 &&
 	    strcmp(method, "PATCH") != 0) {
 		diag_error(d, config_setting_source_file(s),
-		    (int)config_setting_source_line(s),
-		    "%s.method: \"%s\" is not one of POST, PUT, PATCH", prefix,
-		    method);
+			   (int)config_setting_source_line(s),
+			   "%s.method: \"%s\" is not one of POST, PUT, PATCH",
+			   prefix, method);
 		ret = -1;
 	}
 	return ret;
@@ -223,7 +238,7 @@ target_webhook_urlcheck(const char *url, const char *method,
 
 static int
 target_webhook_load(const config_setting_t *s, const char *prefix,
-    const char *cfgdir, void **state, struct diag *d)
+		    const char *cfgdir, void **state, struct diag *d)
 {
 	const char *url = target_string(s, "url", prefix, 1, d);
 	const char *method = target_string(s, "method", prefix, 0, d);
@@ -240,8 +255,10 @@ target_webhook_load(const config_setting_t *s, const char *prefix,
 	if (url == NULL ||
 	    target_webhook_urlcheck(url, method, s, prefix, d) == -1)
 		ret = -1;
-	if (target_webhook_headers(w, s, prefix, d) == -1 ||
-	    target_webhook_signing(w, s, prefix, d) == -1)
+	/* both, so that every mistake is reported at once */
+	if (target_webhook_headers(w, s, prefix, d) == -1)
+		ret = -1;
+	if (target_webhook_signing(w, s, prefix, d) == -1)
 		ret = -1;
 	if ((url != NULL && (w->url = strdup(url)) == NULL) ||
 	    (w->method = strdup(method)) == NULL ||
@@ -252,7 +269,7 @@ target_webhook_load(const config_setting_t *s, const char *prefix,
 
 static int
 target_webhook_add(struct target_request *req, const char *name,
-    const char *value, int secret)
+		   const char *value, int secret)
 {
 	struct target_header *p;
 
@@ -282,7 +299,7 @@ target_webhook_value_ok(const char *v, size_t len)
 
 static int
 target_webhook_sign(const struct target_webhook *w, const char *id,
-    struct target_request *req)
+		    struct target_request *req)
 {
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	char ts[24], sig[8 + 4 * EVP_MAX_MD_SIZE / 3 + 8], *msg;
@@ -296,23 +313,37 @@ target_webhook_sign(const struct target_webhook *w, const char *id,
 		return -1;
 	snprintf(msg, n + 1, "%s.%s.", id, ts);
 	memcpy(msg + strlen(id) + strlen(ts) + 2, req->body, req->body_len);
-	ok = HMAC(EVP_sha256(), w->key, w->keylen, (unsigned char *)msg, n,
-		 mac, &maclen) != NULL;
+	ok = HMAC(EVP_sha256(), w->key, w->keylen, (unsigned char *)msg, n, mac,
+		  &maclen) != NULL;
 	free(msg);
 	if (!ok)
 		return -1;
 	memcpy(sig, "v1,", 3);
 	EVP_EncodeBlock((unsigned char *)sig + 3, mac, (int)maclen);
 	return target_webhook_add(req, "webhook-id", id, 0) == 0 &&
-		target_webhook_add(req, "webhook-timestamp", ts, 0) == 0 &&
-		target_webhook_add(req, "webhook-signature", sig, 0) == 0 ?
-	    0 :
-	    -1;
+		       target_webhook_add(req, "webhook-timestamp", ts, 0) ==
+			   0 &&
+		       target_webhook_add(req, "webhook-signature", sig, 0) == 0
+		   ? 0
+		   : -1;
+}
+
+/* A configured header replaces the one psabridge would add. */
+static int
+target_webhook_has(const struct target_webhook *w, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < w->nheaders; i++) {
+		if (strcasecmp(w->headers[i].name, name) == 0)
+			return 1;
+	}
+	return 0;
 }
 
 static int
 target_webhook_build(const struct target *t, const struct target_job *job,
-    struct target_request *req, char *err, size_t errlen)
+		     struct target_request *req, char *err, size_t errlen)
 {
 	const struct target_webhook *w = t->state;
 	struct mustache_error me;
@@ -320,29 +351,32 @@ target_webhook_build(const struct target *t, const struct target_job *job,
 	char *v = NULL;
 	size_t i, len;
 
-	if (target_render_body(job, w->body, &req->body, &req->body_len,
-		&ctype, err, errlen) == -1)
+	if (target_render_body(job, w->body, &req->body, &req->body_len, &ctype,
+			       err, errlen) == -1)
 		return -1;
 	if ((req->method = strdup(w->method)) == NULL ||
 	    (req->url = strdup(w->url)) == NULL ||
-	    target_webhook_add(req, "Content-Type", ctype, 0) == -1)
+	    (!target_webhook_has(w, "Content-Type") &&
+	     target_webhook_add(req, "Content-Type", ctype, 0) == -1))
 		goto oom;
 	for (i = 0; i < w->nheaders; i++) {
 		const struct webhook_header *h = &w->headers[i];
 
 		if (h->secret != NULL) {
-			if (target_webhook_add(req, h->name, h->secret, 1) == -1)
+			if (target_webhook_add(req, h->name, h->secret, 1) ==
+			    -1)
 				goto oom;
 			continue;
 		}
 		if (mustache_render(h->value, job->ctx, MUSTACHE_ESCAPE_NONE,
-			WEBHOOK_VALUE_MAX, &v, &len, &me) == -1) {
+				    WEBHOOK_VALUE_MAX, &v, &len, &me) == -1) {
 			snprintf(err, errlen, "header %s: %s", h->name,
-			    me.message);
+				 me.message);
 			return -1;
 		}
 		if (!target_webhook_value_ok(v, len)) {
-			snprintf(err, errlen,
+			snprintf(
+			    err, errlen,
 			    "header %s: the rendered value contains a line "
 			    "break or NUL; not sent",
 			    h->name);
@@ -354,8 +388,8 @@ target_webhook_build(const struct target *t, const struct target_job *job,
 		free(v);
 		v = NULL;
 	}
-	if (w->keylen > 0 && target_webhook_sign(w, job->id ? job->id : "",
-				 req) == -1)
+	if (w->keylen > 0 &&
+	    target_webhook_sign(w, job->id ? job->id : "", req) == -1)
 		goto oom;
 	return 0;
 oom:
@@ -365,9 +399,9 @@ oom:
 }
 
 const struct target_ops target_webhook_ops = {
-	.type = "webhook",
-	.keys = target_webhook_keys,
-	.load = target_webhook_load,
-	.free = target_webhook_free,
-	.build = target_webhook_build,
+    .type = "webhook",
+    .keys = target_webhook_keys,
+    .load = target_webhook_load,
+    .free = target_webhook_free,
+    .build = target_webhook_build,
 };

@@ -28,16 +28,16 @@ static const struct {
 	const char *suffix;
 	enum templates_kind kind;
 } templates_suffixes[] = {
-	{ ".ticket", TEMPLATES_TICKET },
-	{ ".json.mustache", TEMPLATES_JSON },
-	{ ".mustache", TEMPLATES_TEXT },
+    {".ticket", TEMPLATES_TICKET},
+    {".json.mustache", TEMPLATES_JSON},
+    {".mustache", TEMPLATES_TEXT},
 };
 
 enum mustache_escape
 templates_escape(enum templates_kind kind)
 {
-	return kind == TEMPLATES_JSON ? MUSTACHE_ESCAPE_JSON :
-					MUSTACHE_ESCAPE_NONE;
+	return kind == TEMPLATES_JSON ? MUSTACHE_ESCAPE_JSON
+				      : MUSTACHE_ESCAPE_NONE;
 }
 
 int
@@ -51,8 +51,9 @@ templates_read_file(const char *path, size_t max, char **out, size_t *len)
 	*out = NULL;
 	if ((fp = fopen(path, "rb")) == NULL)
 		return -1;
-	if (fstat(fileno(fp), &st) == -1 || !S_ISREG(st.st_mode) ||
-	    (size_t)st.st_size > max) {
+	if (fstat(fileno(fp), &st) == -1)
+		goto fail;
+	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
 		errno = S_ISREG(st.st_mode) ? EFBIG : EISDIR;
 		goto fail;
 	}
@@ -80,14 +81,13 @@ templates_classify(const char *file, char *name, size_t size)
 {
 	size_t i, fl = strlen(file);
 
-	for (i = 0; i < sizeof(templates_suffixes) /
-		    sizeof(templates_suffixes[0]);
+	for (i = 0;
+	     i < sizeof(templates_suffixes) / sizeof(templates_suffixes[0]);
 	     i++) {
 		size_t sl = strlen(templates_suffixes[i].suffix);
 
 		if (fl > sl && fl - sl < size &&
-		    strcmp(file + fl - sl, templates_suffixes[i].suffix) ==
-			0) {
+		    strcmp(file + fl - sl, templates_suffixes[i].suffix) == 0) {
 			memcpy(name, file, fl - sl);
 			name[fl - sl] = '\0';
 			return (int)templates_suffixes[i].kind;
@@ -98,7 +98,7 @@ templates_classify(const char *file, char *name, size_t size)
 
 static int
 templates_lookup_source(const struct templates *t, const char *name,
-    char **source)
+			char **source)
 {
 	size_t i;
 
@@ -168,7 +168,7 @@ templates_read_one(struct templates *t, const char *file, struct diag *d)
 	snprintf(path, sizeof(path), "%s/%s", t->dir, file);
 	if (templates_read_file(path, TEMPLATES_FILE_MAX, &text, &len) == -1) {
 		diag_error(d, path, 0, "cannot read the template: %s",
-		    strerror(errno));
+			   strerror(errno));
 		return -1;
 	}
 	if (strlen(text) != len) {
@@ -177,7 +177,7 @@ templates_read_one(struct templates *t, const char *file, struct diag *d)
 		return -1;
 	}
 	if (templates_grow((void **)&t->sources, &t->capsources, t->nsources,
-		sizeof(*t->sources)) == -1 ||
+			   sizeof(*t->sources)) == -1 ||
 	    (s = &t->sources[t->nsources], s->name = strdup(file)) == NULL) {
 		diag_error(d, path, 0, "out of memory");
 		free(text);
@@ -190,7 +190,7 @@ templates_read_one(struct templates *t, const char *file, struct diag *d)
 
 static int
 templates_compile_one(struct templates *t, const struct templates_source *s,
-    struct diag *d)
+		      struct diag *d)
 {
 	struct templates_entry *e;
 	struct mustache_error err;
@@ -201,12 +201,12 @@ templates_compile_one(struct templates *t, const struct templates_source *s,
 		return 0;
 	if (templates_find(t, name) != NULL) {
 		diag_error(d, t->dir, 0,
-		    "two templates are called \"%s\" (%s and another)", name,
-		    s->name);
+			   "two templates are called \"%s\" (%s and another)",
+			   name, s->name);
 		return -1;
 	}
 	if (templates_grow((void **)&t->entries, &t->cap, t->n,
-		sizeof(*t->entries)) == -1)
+			   sizeof(*t->entries)) == -1)
 		return -1;
 	e = &t->entries[t->n];
 	memset(e, 0, sizeof(*e));
@@ -222,13 +222,14 @@ templates_compile_one(struct templates *t, const struct templates_source *s,
 	t->n++;
 	if (kind == TEMPLATES_TICKET)
 		rc = ticket_template_compile(s->text, strlen(s->text),
-		    templates_partial, t, &e->ticket, &err);
+					     templates_partial, t, &e->ticket,
+					     &err);
 	else
 		rc = mustache_compile(s->text, strlen(s->text),
-		    templates_partial, t, &e->body, &err);
+				      templates_partial, t, &e->body, &err);
 	if (rc == -1)
 		diag_error(d, e->path, err.line, "column %d: %s", err.column,
-		    err.message);
+			   err.message);
 	return rc;
 }
 
@@ -241,8 +242,9 @@ templates_scan(struct templates *t, struct diag *d)
 	int ret = 0;
 
 	if ((dir = opendir(t->dir)) == NULL) {
-		diag_error(d, t->dir, 0, "cannot open the templates directory: %s",
-		    strerror(errno));
+		diag_error(d, t->dir, 0,
+			   "cannot open the templates directory: %s",
+			   strerror(errno));
 		return -1;
 	}
 	while ((de = readdir(dir)) != NULL) {

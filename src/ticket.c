@@ -12,16 +12,18 @@
 #include "psabridge/ticket.h"
 
 static const char *const ticket_names[TICKET_NFIELDS] = {
-	[TICKET_SUMMARY] = "Summary",
-	[TICKET_PRIORITY] = "Priority",
-	[TICKET_STATUS] = "Status",
-	[TICKET_BOARD] = "Board",
-	[TICKET_QUEUE] = "Queue",
-	[TICKET_TYPE] = "Type",
-	[TICKET_SUBTYPE] = "Subtype",
-	[TICKET_ITEM] = "Item",
-	[TICKET_SOURCE] = "Source",
+    [TICKET_SUMMARY] = "Summary", [TICKET_PRIORITY] = "Priority",
+    [TICKET_STATUS] = "Status",	  [TICKET_BOARD] = "Board",
+    [TICKET_QUEUE] = "Queue",	  [TICKET_TYPE] = "Type",
+    [TICKET_SUBTYPE] = "Subtype", [TICKET_ITEM] = "Item",
+    [TICKET_SOURCE] = "Source",
 };
+
+/*
+ * Values are rendered whole, then cut: a long payload value shortens the
+ * ticket instead of failing it.  This bounds the rendering itself.
+ */
+#define TICKET_RENDER_MAX (16 * 1024 * 1024)
 
 struct ticket_template {
 	struct mustache *field[TICKET_NFIELDS];
@@ -35,8 +37,8 @@ ticket_field_name(enum ticket_field f)
 }
 
 static void __attribute__((format(printf, 4, 5)))
-ticket_error(struct mustache_error *err, int line, int column,
-    const char *fmt, ...)
+ticket_error(struct mustache_error *err, int line, int column, const char *fmt,
+	     ...)
 {
 	va_list ap;
 
@@ -63,8 +65,8 @@ ticket_field_lookup(const char *name, size_t len)
 /* Compiles one "Name: value" header line (without its line break). */
 static int
 ticket_header(struct ticket_template *t, const char *line, size_t len,
-    int lineno, mustache_partial_fn pfn, void *arg,
-    struct mustache_error *err)
+	      int lineno, mustache_partial_fn pfn, void *arg,
+	      struct mustache_error *err)
 {
 	const char *colon = memchr(line, ':', len);
 	char name[32];
@@ -72,14 +74,16 @@ ticket_header(struct ticket_template *t, const char *line, size_t len,
 	int f;
 
 	if (colon == NULL) {
-		ticket_error(err, lineno, 1,
+		ticket_error(
+		    err, lineno, 1,
 		    "expected \"Name: value\" or a blank line before the "
 		    "description");
 		return -1;
 	}
 	snprintf(name, sizeof(name), "%.*s", (int)(colon - line), line);
 	if ((f = ticket_field_lookup(line, (size_t)(colon - line))) == -1) {
-		ticket_error(err, lineno, 1,
+		ticket_error(
+		    err, lineno, 1,
 		    "unknown header \"%s\" (known: Summary, Priority, Status, "
 		    "Board, Queue, Type, Subtype, Item, Source)",
 		    name);
@@ -93,7 +97,7 @@ ticket_header(struct ticket_template *t, const char *line, size_t len,
 	while (off < len && (line[off] == ' ' || line[off] == '\t'))
 		off++;
 	if (mustache_compile(line + off, len - off, pfn, arg, &t->field[f],
-		err) == -1) {
+			     err) == -1) {
 		err->column += (int)off;
 		err->line = lineno;
 		return -1;
@@ -103,16 +107,16 @@ ticket_header(struct ticket_template *t, const char *line, size_t len,
 
 static int
 ticket_check_required(const struct ticket_template *t,
-    struct mustache_error *err)
+		      struct mustache_error *err)
 {
 	if (t->field[TICKET_SUMMARY] == NULL) {
 		ticket_error(err, 1, 1, "the \"%s:\" header is missing",
-		    "Summary");
+			     "Summary");
 		return -1;
 	}
 	if (t->field[TICKET_PRIORITY] == NULL) {
 		ticket_error(err, 1, 1, "the \"%s:\" header is missing",
-		    "Priority");
+			     "Priority");
 		return -1;
 	}
 	return 0;
@@ -120,8 +124,9 @@ ticket_check_required(const struct ticket_template *t,
 
 int
 ticket_template_compile(const char *src, size_t len,
-    mustache_partial_fn partial_fn, void *arg, struct ticket_template **out,
-    struct mustache_error *err)
+			mustache_partial_fn partial_fn, void *arg,
+			struct ticket_template **out,
+			struct mustache_error *err)
 {
 	struct ticket_template *t;
 	size_t pos = 0;
@@ -146,20 +151,21 @@ ticket_template_compile(const char *src, size_t len,
 			break;
 		}
 		if (ticket_header(t, src + pos, ll, lineno, partial_fn, arg,
-			err) == -1)
+				  err) == -1)
 			goto fail;
 		pos = nl ? end + 1 : len;
 		lineno++;
 	}
 	if (!blank) {
-		ticket_error(err, lineno, 1,
+		ticket_error(
+		    err, lineno, 1,
 		    "no blank line between the headers and the description");
 		goto fail;
 	}
 	if (ticket_check_required(t, err) == -1)
 		goto fail;
 	if (mustache_compile(src + pos, len - pos, partial_fn, arg,
-		&t->description, err) == -1) {
+			     &t->description, err) == -1) {
 		err->line += lineno - 1;
 		goto fail;
 	}
@@ -201,6 +207,8 @@ ticket_flatten(char *s)
 		space = 0;
 		*o++ = *s;
 	}
+	while (o > start && o[-1] == ' ')
+		o--;
 	*o = '\0';
 }
 
@@ -219,7 +227,7 @@ ticket_cut(char *s, size_t max)
 
 int
 ticket_render(const struct ticket_template *t, const cJSON *ctx,
-    struct ticket *out, struct mustache_error *err)
+	      struct ticket *out, struct mustache_error *err)
 {
 	size_t len;
 	int f;
@@ -229,14 +237,16 @@ ticket_render(const struct ticket_template *t, const cJSON *ctx,
 		if (t->field[f] == NULL)
 			continue;
 		if (mustache_render(t->field[f], ctx, MUSTACHE_ESCAPE_NONE,
-			TICKET_FIELD_MAX * 4, &out->field[f], &len, err) == -1)
+				    TICKET_RENDER_MAX, &out->field[f], &len,
+				    err) == -1)
 			goto fail;
 		ticket_flatten(out->field[f]);
 		ticket_cut(out->field[f], TICKET_FIELD_MAX);
+		ticket_flatten(out->field[f]); /* the cut may end on a space */
 	}
 	if (mustache_render(t->description, ctx, MUSTACHE_ESCAPE_NONE,
-		TICKET_DESCRIPTION_MAX * 2, &out->description, &len,
-		err) == -1)
+			    TICKET_RENDER_MAX, &out->description, &len,
+			    err) == -1)
 		goto fail;
 	ticket_cut(out->description, TICKET_DESCRIPTION_MAX);
 	return 0;
@@ -271,9 +281,9 @@ ticket_to_json(const struct ticket *t)
 			continue;
 		snprintf(key, sizeof(key), "%s", ticket_names[f]);
 		for (i = 0; key[i] != '\0'; i++)
-			key[i] = (char)(key[i] >= 'A' && key[i] <= 'Z' ?
-				key[i] - 'A' + 'a' :
-				key[i]);
+			key[i] = (char)(key[i] >= 'A' && key[i] <= 'Z'
+					    ? key[i] - 'A' + 'a'
+					    : key[i]);
 		if (cJSON_AddStringToObject(o, key, t->field[f]) == NULL)
 			goto fail;
 	}

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,6 +48,7 @@ static const struct {
      "{\"text\": \"{{payload.hostname}} said \\\"{{payload.quote}}\\\"\"}"},
     {"note.mustache", "Removed: {{payload.hostname}}\n"},
     {"raw.json.mustache", "{\"a\": \"{{{payload.raw}}}\"}"},
+    {"tagged.json.mustache", "{\"ticket\": \"T\", \"n\": 1}"},
 };
 
 struct fx {
@@ -141,6 +143,8 @@ fx_teardown(void **state)
 		remove(path);
 	}
 	rmdir(fx->tdir);
+	snprintf(path, sizeof(path), "%s/token", fx->dir);
+	remove(path);
 	remove(fx->cfg);
 	rmdir(fx->dir);
 	unsetenv(TOKEN_ENV);
@@ -182,24 +186,53 @@ fx_load_fails(struct fx *fx, const char *text, size_t nerrors)
 	assert_int_equal(fx->d.nerrors, nerrors);
 }
 
-/* Some error is exactly "CFG:LINE: " followed by text. */
+/* Some entry of level is exactly "CFG:LINE: " followed by text. */
 static int
-fx_has_error(const struct fx *fx, int line, const char *text)
+fx_has(const struct fx *fx, enum diag_level level, int line, const char *text)
 {
 	char want[PATH_MAX + 1024];
 	size_t i;
 
 	snprintf(want, sizeof(want), "%s:%d: %s", fx->cfg, line, text);
 	for (i = 0; i < fx->d.len; i++)
-		if (fx->d.entries[i].level == DIAG_ERROR &&
+		if (fx->d.entries[i].level == level &&
 		    strncmp(fx->d.entries[i].text, want, strlen(want)) == 0)
 			return 1;
-	fprintf(stderr, "wanted an error starting \"%s\", have:\n", want);
+	fprintf(stderr, "wanted %s starting \"%s\", have:\n",
+		level == DIAG_ERROR ? "an error" : "a warning", want);
 	diag_print(&fx->d, stderr);
 	return 0;
 }
 
-#define expect_error(fx, line, text) assert_true(fx_has_error(fx, line, text))
+#define expect_error(fx, line, text)                                           \
+	assert_true(fx_has(fx, DIAG_ERROR, line, text))
+#define expect_warning(fx, line, text)                                         \
+	assert_true(fx_has(fx, DIAG_WARNING, line, text))
+
+/* Forgets the last load: a test can load another config. */
+static void
+fx_reset(struct fx *fx)
+{
+	targets_clear(&fx->ts);
+	config_destroy(&fx->lc);
+	config_init(&fx->lc);
+	diag_free(&fx->d);
+	diag_init(&fx->d);
+}
+
+/* Writes text to dir/token with mode; returns "file:" and its path. */
+static const char *
+fx_token_file(struct fx *fx, const char *text, mode_t mode)
+{
+	static char ref[PATH_MAX + 16];
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/token", fx->dir);
+	fx_write(path, text);
+	assert_int_equal(chmod(path, mode), 0);
+	snprintf(ref, sizeof(ref), "file:%s", path);
+	return ref;
+}
 
 /* Builds fx->job on the target called name; 0 or -1. */
 static int
@@ -254,6 +287,17 @@ fx_header_value(const struct fx *fx, const char *name)
 	const struct target_header *h = fx_header(fx, name);
 
 	return h != NULL ? h->value : NULL;
+}
+
+/* How many headers of the built request are called name, in any case. */
+static size_t
+fx_header_count(const struct fx *fx, const char *name)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < fx->req.nheaders; i++)
+		n += strcasecmp(fx->req.headers[i].name, name) == 0;
+	return n;
 }
 
 static void
@@ -493,6 +537,29 @@ test_a_key_of_the_wrong_type_is_an_error(void **state)
 }
 
 static void
+test_a_mistyped_optional_key_fails_the_load(void **state)
+{
+	struct fx *fx = *state;
+
+	/* the loaders go on with the default and only tell the diag */
+	fx_load_fails(fx,
+		      "targets = (\n"
+		      " { name = \"hook\"; type = \"webhook\";\n"
+		      "   url = \"https://example.com\"; method = 5; }\n"
+		      ");\n",
+		      1);
+	expect_error(fx, 3, "targets[0].method: expected a string");
+	fx_reset(fx);
+	fx_load_fails(fx,
+		      "targets = (\n"
+		      " { name = \"psa\"; type = \"file\"; path = \"t\";\n"
+		      "   template = [ \"agent\" ]; }\n"
+		      ");\n",
+		      1);
+	expect_error(fx, 3, "targets[0].template: expected a string");
+}
+
+static void
 test_targets_must_be_a_list_of_groups(void **state)
 {
 	struct fx *fx = *state;
@@ -584,6 +651,25 @@ test_file_target_puts_a_json_body_under_body(void **state)
 	body = cJSON_GetObjectItemCaseSensitive(line, "body");
 	assert_true(cJSON_IsObject(body));
 	assert_string_equal(fx_str(body, "text"), "WIN10-4 said \"a \"b\" c\"");
+	cJSON_Delete(line);
+}
+
+static void
+test_file_target_keeps_a_ticket_member_of_a_json_body_under_body(void **state)
+{
+	struct fx *fx = *state;
+	cJSON *line, *want;
+
+	fx_load_ok(fx, FILE_TARGET);
+	fx->job.template = "tagged";
+	fx_build_ok(fx, "psa");
+	line = fx_file_line(fx);
+	/* the template kind decides, not what the document holds */
+	assert_null(cJSON_GetObjectItemCaseSensitive(line, "ticket"));
+	assert_non_null(want = cJSON_Parse("{\"ticket\":\"T\",\"n\":1}"));
+	assert_true(cJSON_Compare(
+	    cJSON_GetObjectItemCaseSensitive(line, "body"), want, 1));
+	cJSON_Delete(want);
 	cJSON_Delete(line);
 }
 
@@ -779,6 +865,96 @@ test_an_unset_env_header_is_a_load_error(void **state)
 }
 
 static void
+test_a_secret_header_with_a_line_break_is_a_load_error(void **state)
+{
+	static const char *const values[] = {
+	    "tok\r\nX-Injected: 1",
+	    "tok\nX-Injected: 1",
+	    "tok\rX-Injected: 1",
+	};
+	struct fx *fx = *state;
+	char cfg[PATH_MAX + 256], setting[PATH_MAX + 64];
+	size_t i;
+
+	for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		fx_reset(fx);
+		assert_int_equal(setenv(TOKEN_ENV, values[i], 1), 0);
+		fx_load_fails(
+		    fx,
+		    WEBHOOK("headers = [ \"Authorization: env:" TOKEN_ENV
+			    "\" ];"),
+		    1);
+		expect_error(
+		    fx, 4,
+		    "targets[0].headers[0]: the secret contains a line "
+		    "break");
+	}
+	/* a file's one trailing line break is dropped, an inner one is not */
+	fx_reset(fx);
+	snprintf(setting, sizeof(setting),
+		 "headers = [ \"Authorization: %s\" ];",
+		 fx_token_file(fx, "tok\nX-Injected: 1\n", 0600));
+	snprintf(cfg, sizeof(cfg), WEBHOOK("%s"), setting);
+	fx_load_fails(fx, cfg, 1);
+	expect_error(fx, 4,
+		     "targets[0].headers[0]: the secret contains a line break");
+}
+
+static void
+test_a_readable_secret_file_header_draws_a_warning(void **state)
+{
+	struct fx *fx = *state;
+	char cfg[PATH_MAX + 256], setting[PATH_MAX + 64];
+
+	snprintf(setting, sizeof(setting),
+		 "headers = [ \"Authorization: %s\" ];",
+		 fx_token_file(fx, "tok\n", 0644));
+	snprintf(cfg, sizeof(cfg), WEBHOOK("%s"), setting);
+	fx_load_ok(fx, cfg);
+	assert_int_equal(fx->d.nwarnings, 1);
+	expect_warning(fx, 4, "targets[0].headers[0]: secret file \"");
+	fx_build_ok(fx, "hook");
+	assert_string_equal(fx_header_value(fx, "Authorization"), "tok");
+}
+
+static void
+test_a_configured_content_type_replaces_the_automatic_one(void **state)
+{
+	static const char *const names[] = {"Content-Type", "content-type"};
+	struct fx *fx = *state;
+	char cfg[512], setting[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		fx_reset(fx);
+		snprintf(setting, sizeof(setting),
+			 "headers = [ \"%s: application/cloudevents+json\" ];",
+			 names[i]);
+		snprintf(cfg, sizeof(cfg), WEBHOOK("%s"), setting);
+		fx_load_ok(fx, cfg);
+		fx_build_ok(fx, "hook");
+		assert_int_equal(fx_header_count(fx, "Content-Type"), 1);
+		assert_string_equal(fx_header_value(fx, names[i]),
+				    "application/cloudevents+json");
+	}
+}
+
+static void
+test_header_and_signing_secret_errors_are_reported_together(void **state)
+{
+	struct fx *fx = *state;
+
+	fx_load_fails(fx,
+		      WEBHOOK("headers = [ \"NoColon\" ];\n"
+			      "   signing_secret = \"nope\";"),
+		      2);
+	expect_error(fx, 4,
+		     "targets[0].headers[0]: expected a string \"Name: "
+		     "value\"");
+	expect_error(fx, 5, "targets[0].signing_secret: expected \"whsec_\"");
+}
+
+static void
 test_malformed_headers_are_load_errors(void **state)
 {
 	struct fx *fx = *state;
@@ -942,10 +1118,12 @@ main(void)
 	    T(test_missing_required_keys_are_errors),
 	    T(test_webhook_url_scheme_and_method_are_checked),
 	    T(test_a_key_of_the_wrong_type_is_an_error),
+	    T(test_a_mistyped_optional_key_fails_the_load),
 	    T(test_targets_must_be_a_list_of_groups),
 	    T(test_every_load_error_is_reported_at_once),
 	    T(test_file_target_line_holds_the_job_and_the_ticket),
 	    T(test_file_target_puts_a_json_body_under_body),
+	    T(test_file_target_keeps_a_ticket_member_of_a_json_body_under_body),
 	    T(test_file_target_puts_a_text_body_under_body_as_a_string),
 	    T(test_file_target_writes_null_for_no_correlate),
 	    T(test_file_target_keeps_an_absolute_path),
@@ -957,6 +1135,10 @@ main(void)
 	    T(test_a_header_rendering_a_line_break_fails_the_build),
 	    T(test_an_env_header_is_resolved_and_marked_secret),
 	    T(test_an_unset_env_header_is_a_load_error),
+	    T(test_a_secret_header_with_a_line_break_is_a_load_error),
+	    T(test_a_readable_secret_file_header_draws_a_warning),
+	    T(test_a_configured_content_type_replaces_the_automatic_one),
+	    T(test_header_and_signing_secret_errors_are_reported_together),
 	    T(test_malformed_headers_are_load_errors),
 	    T(test_webhook_signature_verifies_with_hmac_sha256),
 	    T(test_signing_keys_with_base64_padding_decode_whole),

@@ -5,12 +5,15 @@
  * writes its files into a fresh mkdtemp() directory; messages are checked
  * for their exact "PATH:LINE: column C: " prefix.
  */
+#define _GNU_SOURCE /* AT_EMPTY_PATH, for the fstat() below */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +25,24 @@
 
 #include "psabridge/diag.h"
 #include "psabridge/templates.h"
+
+/*
+ * fstat() on an open file does not fail on demand, so this program
+ * defines its own, which the library linked into it calls: it fails
+ * with fx_fstat_errno when that is set, else asks the kernel as the real
+ * one does.
+ */
+static int fx_fstat_errno;
+
+int
+fstat(int fd, struct stat *st)
+{
+	if (fx_fstat_errno != 0) {
+		errno = fx_fstat_errno;
+		return -1;
+	}
+	return fstatat(fd, "", st, AT_EMPTY_PATH);
+}
 
 struct fx {
 	char dir[512];
@@ -56,6 +77,7 @@ fx_teardown(void **state)
 	struct fx *fx = *state;
 	size_t i;
 
+	fx_fstat_errno = 0;
 	templates_free(fx->t);
 	diag_free(&fx->d);
 	cJSON_Delete(fx->ctx);
@@ -508,6 +530,25 @@ test_read_file_refuses_files_over_the_maximum(void **state)
 }
 
 static void
+test_read_file_keeps_the_errno_of_a_failed_fstat(void **state)
+{
+	struct fx *fx = *state;
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	fx_write(fx, "f.mustache", "0123456789");
+	fx_fstat_errno = EOVERFLOW;
+	errno = 0;
+	rc = templates_read_file(fx->made[0], 100, &text, &len);
+	fx_fstat_errno = 0;
+	assert_int_equal(rc, -1);
+	assert_null(text);
+	/* not EFBIG or EISDIR made up from an unset struct stat */
+	assert_int_equal(errno, EOVERFLOW);
+}
+
+static void
 test_free_accepts_null(void **state)
 {
 	struct fx *fx = *state;
@@ -545,6 +586,7 @@ main(void)
 	    T(test_partial_from_dir_reads_name_mustache_then_json),
 	    T(test_partial_from_dir_refuses_names_with_a_slash),
 	    T(test_read_file_refuses_files_over_the_maximum),
+	    T(test_read_file_keeps_the_errno_of_a_failed_fstat),
 	    T(test_free_accepts_null),
 	};
 

@@ -446,6 +446,66 @@ test_cut_applies_after_flattening(void **state)
 }
 
 static void
+test_a_header_value_over_four_kib_is_cut_not_refused(void **state)
+{
+	struct fx *fx = *state;
+
+	/* rendered whole first: 4 times the field maximum used to fail */
+	fx_long_summary(fx, 4 * TICKET_FIELD_MAX + 1, "");
+	assert_int_equal(strlen(SUMMARY(fx)), TICKET_FIELD_MAX);
+	fx_long_summary(fx, 100000, "\xe2\x82\xac");
+	assert_int_equal(strlen(SUMMARY(fx)), TICKET_FIELD_MAX);
+	assert_string_equal(PRIORITY(fx), "high");
+}
+
+static void
+test_a_description_over_twice_its_max_is_cut_not_refused(void **state)
+{
+	struct fx *fx = *state;
+	size_t n = 2 * TICKET_DESCRIPTION_MAX + 1;
+	char *v = malloc(n + 1);
+
+	assert_non_null(v);
+	memset(v, 'd', n);
+	v[n] = '\0';
+	fx_payload(fx, "hostname", v);
+	free(v);
+	fx_compile_ok(fx, "Summary: s\nPriority: high\n\n{{payload.hostname}}");
+	fx_render_ok(fx);
+	assert_int_equal(strlen(fx->tk.description), TICKET_DESCRIPTION_MAX);
+	assert_string_equal(SUMMARY(fx), "s");
+}
+
+static void
+test_line_breaks_at_the_end_of_a_header_value_leave_no_space(void **state)
+{
+	static const char *const values[] = {
+	    "WIN10\n",
+	    "WIN10\r\n",
+	    "WIN10\t\r\n\n",
+	};
+	struct fx *fx = *state;
+	size_t i;
+
+	for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		fx_payload(fx, "hostname", values[i]);
+		fx_compile_ok(fx, "Summary: {{payload.hostname}}\n"
+				  "Priority: {{payload.hostname}}\n"
+				  "Status: {{payload.hostname}}-4\n\n");
+		fx_render_ok(fx);
+		if (strcmp(SUMMARY(fx), "WIN10") != 0)
+			fail_msg("value %zu: summary \"%s\"", i, SUMMARY(fx));
+		assert_string_equal(PRIORITY(fx), "WIN10");
+		/* inside the value the break is still one space */
+		assert_string_equal(fx->tk.field[TICKET_STATUS], "WIN10 -4");
+	}
+	/* nothing but line breaks leaves an empty value */
+	fx_payload(fx, "hostname", "\r\n\n");
+	fx_render_ok(fx);
+	assert_string_equal(SUMMARY(fx), "");
+}
+
+static void
 test_ticket_to_json_uses_lower_case_keys_and_leaves_absent_fields_out(
     void **state)
 {
@@ -545,6 +605,9 @@ main(void)
 	    T(test_long_header_values_are_cut_at_the_field_max),
 	    T(test_the_cut_never_splits_a_utf8_character),
 	    T(test_cut_applies_after_flattening),
+	    T(test_a_header_value_over_four_kib_is_cut_not_refused),
+	    T(test_a_description_over_twice_its_max_is_cut_not_refused),
+	    T(test_line_breaks_at_the_end_of_a_header_value_leave_no_space),
 	    T(test_ticket_to_json_uses_lower_case_keys_and_leaves_absent_fields_out),
 	    T(test_ticket_to_json_leaves_out_an_absent_description),
 	    T(test_crlf_template_files_work),
