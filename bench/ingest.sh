@@ -4,6 +4,9 @@
 #
 # usage: bench/ingest.sh
 #
+# Installs what is missing through scripts/deps (needs root or sudo), builds
+# a Release build into build-bench/, runs, prints a table.
+#
 # Environment (all optional):
 #   BENCH_DURATION     seconds of each measured wrk run      (default 10)
 #   BENCH_CONNECTIONS  keep-alive connections                (default 64)
@@ -50,42 +53,14 @@ done
 
 # ---- dependencies -----------------------------------------------------------
 
-# Installs only what is missing, with apt-get (Debian/Ubuntu).
-ensure_deps() {
-	local missing=() cmd pc sudo=()
-	declare -A cmd_pkg=([cmake]=cmake [pkg-config]=pkg-config [cc]=gcc
-		[make]=make [wrk]=wrk [python3]=python3 [timeout]=coreutils)
-	declare -A pc_pkg=([libevent_core]=libevent-dev
-		[libevent_extra]=libevent-dev [libevent_pthreads]=libevent-dev
-		[libcjson]=libcjson-dev [libconfig]=libconfig-dev
-		[sqlite3]=libsqlite3-dev [libcrypto]=libssl-dev)
-
-	for cmd in "${!cmd_pkg[@]}"; do
-		command -v "$cmd" >/dev/null 2>&1 || missing+=("${cmd_pkg[$cmd]}")
-	done
-	if command -v pkg-config >/dev/null 2>&1; then
-		for pc in "${!pc_pkg[@]}"; do
-			pkg-config --exists "$pc" || missing+=("${pc_pkg[$pc]}")
-		done
-	else
-		missing+=("${pc_pkg[@]}")
+# scripts/deps installs the missing Debian packages (wrk and python3 for
+# "bench"); without root it names them and fails, so retry through sudo.
+if ! scripts/deps build bench; then
+	if ((EUID == 0)) || ! command -v sudo >/dev/null 2>&1; then
+		die "missing packages (see above)"
 	fi
-	((${#missing[@]} == 0)) && return 0
-
-	mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
-	echo "ingest.sh: installing ${missing[*]}" >&2
-	command -v apt-get >/dev/null 2>&1 ||
-		die "missing ${missing[*]} and no apt-get to install them"
-	if ((EUID != 0)); then
-		command -v sudo >/dev/null 2>&1 ||
-			die "missing ${missing[*]}; run as root or install sudo"
-		sudo=(sudo)
-	fi
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -q --no-install-recommends "${missing[@]}"
-}
-ensure_deps
+	sudo scripts/deps build bench || die "could not install the packages"
+fi
 
 # ---- build ------------------------------------------------------------------
 
@@ -253,6 +228,14 @@ status=$(probe "http://127.0.0.1:$psa_port$hook_path")
 cpu_sample() { # prints "busy total steal" for all CPUs
 	awk '/^cpu / {print $2 + $3 + $4, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $9; exit}' /proc/stat
 }
+kthread_ticks() { # utime + stime of all kernel threads (children of pid 2)
+	# Kernel threads do the writeback, block I/O and RCU work that the
+	# server's writes and fsyncs cause: not interference, so not "other".
+	# Processes come and go while cat runs: its complaints do not matter.
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } |
+		sed -E 's/^([0-9]+) .*\) /\1 /' |
+		awk '$1 == 2 || $3 == 2 {t += $13 + $14} END {printf "%d", t}'
+}
 pid_ticks() { # utime + stime of one process, all its threads
 	sed -E 's/.*\) //' "/proc/$1/stat" | awk '{print $12 + $13}'
 }
@@ -275,13 +258,15 @@ children_ticks() {
 run_seq=0
 # run_wrk NAME PORT SECONDS SERVER_PID: runs wrk; leaves its output in
 # $work/NAME.wrk and its wrk_result line, with other_pct and steal_pct (the
-# share of the machine used by others, or stolen by the hypervisor) and
-# server_us_per_req (CPU time of the server per answered request) appended,
-# in $work/NAME.result.
+# share of the machine used by other processes, or stolen by the
+# hypervisor), kthread_pct (used by kernel threads) and server_us_per_req
+# (CPU time of the server per answered request) appended, in
+# $work/NAME.result.
 run_wrk() {
-	local name=$1 port=$2 secs=$3 pid=$4 c0 c1 p0 p1 k0 k1
+	local name=$1 port=$2 secs=$3 pid=$4 c0 c1 p0 p1 k0 k1 t0 t1
 	run_seq=$((run_seq + 1))
 	c0=$(cpu_sample)
+	t0=$(kthread_ticks)
 	p0=$(pid_ticks "$pid")
 	children_ticks
 	k0=$kids
@@ -298,20 +283,23 @@ run_wrk() {
 	children_ticks
 	k1=$kids
 	p1=$(pid_ticks "$pid")
+	t1=$(kthread_ticks)
 	c1=$(cpu_sample)
 	grep -m1 '^wrk_result ' "$work/$name.wrk" >"$work/$name.result" || {
 		cat "$work/$name.wrk" >&2
 		echo "ingest.sh: no wrk_result line from wrk against $name" >&2
 		exit 1
 	}
-	echo "$c0 $c1 $((p1 - p0)) $((k1 - k0)) $(field "$work/$name.result" requests)" |
+	echo "$c0 $c1 $((p1 - p0)) $((k1 - k0)) $((t1 - t0))" \
+		"$(field "$work/$name.result" requests)" |
 		awk -v hz="$(getconf CLK_TCK)" '{
 		busy = $4 - $1; total = $5 - $2; steal = $6 - $3
-		other = busy - $7 - $8; if (other < 0) other = 0
+		other = busy - $7 - $8 - $9; if (other < 0) other = 0
 		if (total <= 0) total = 1
-		printf " other_pct=%d steal_pct=%d server_us_per_req=%.1f",
-		    100 * other / total, 100 * steal / total,
-		    ($9 > 0 ? $7 * 1e6 / hz / $9 : 0)
+		printf " other_pct=%d steal_pct=%d kthread_pct=%d" \
+		    " server_us_per_req=%.1f", 100 * other / total,
+		    100 * steal / total, 100 * $9 / total,
+		    ($10 > 0 ? $7 * 1e6 / hz / $10 : 0)
 	}' >"$work/$name.cpu"
 	printf '%s%s\n' "$(cat "$work/$name.result")" "$(cat "$work/$name.cpu")" \
 		>"$work/$name.result.new"
@@ -447,9 +435,9 @@ def load(name):
 
 runs = {s: [load("%s.%d" % (s, r)) for r in range(1, rounds + 1)]
         for s in ("noop", "psabridge")}
-fmt = "%-18s %9s %8s %8s %8s %8s %7s %8s %6s"
+fmt = "%-18s %9s %8s %8s %8s %8s %7s %7s %6s %6s"
 print(fmt % ("run", "req/s", "p50 ms", "p99 ms", "max ms", "non-2xx",
-             "errors", "cpu us", "other"))
+             "errors", "cpu us", "kthr", "other"))
 def row(label, r):
     errs = sum(r[k] for k in ("errors_connect", "errors_read",
                               "errors_write", "errors_timeout"))
@@ -457,6 +445,7 @@ def row(label, r):
                  "%.3f" % (r["p99_us"] / 1e3), "%.3f" % (r["max_us"] / 1e3),
                  "%d" % r["non2xx"], "%d" % errs,
                  "%.1f" % r["server_us_per_req"],
+                 "%d%%" % r["kthread_pct"],
                  "%d%%" % max(r["other_pct"], r["steal_pct"])))
 for i in range(rounds):
     for s in ("noop", "psabridge"):
@@ -468,7 +457,7 @@ for s in ("noop", "psabridge"):
     print(fmt % ("%s median" % s, "%.0f" % med[s]["rps"],
                  "%.3f" % (med[s]["p50_us"] / 1e3),
                  "%.3f" % (med[s]["p99_us"] / 1e3), "", "", "",
-                 "%.1f" % med[s]["server_us_per_req"], ""))
+                 "%.1f" % med[s]["server_us_per_req"], "", ""))
 rr = med["psabridge"]["rps"] / med["noop"]["rps"]
 pr = med["psabridge"]["p99_us"] / med["noop"]["p99_us"]
 print("ratio psabridge/noop (medians): req/s %.3f (goal >= %.2f: %s), "
@@ -476,7 +465,8 @@ print("ratio psabridge/noop (medians): req/s %.3f (goal >= %.2f: %s), "
           rr, GOAL_RPS, "met" if rr >= GOAL_RPS else "MISSED",
           pr, GOAL_P99, "met" if pr <= GOAL_P99 else "MISSED"))
 print("(cpu us: the server's CPU time per answered request, all threads; "
-      "other: share of the machine used by anything but wrk and the server)")
+      "kthr: share of the machine used by kernel threads (writeback, block "
+      "I/O); other: by any other process, or stolen by the hypervisor)")
 busy = [r for s in runs for r in runs[s]
         if max(r["other_pct"], r["steal_pct"]) > 5]
 if busy:
