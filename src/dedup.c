@@ -20,8 +20,14 @@ struct dedup_entry {
 
 struct dedup {
 	int64_t horizon_ms;
-	struct dedup_entry **buckets;
-	size_t nbuckets; /* a power of two */
+	/*
+	 * Two tables while growing, as Redis's dict does: every add moves a
+	 * few buckets from table[0] to table[1], so no single add pays for
+	 * rehashing millions of entries (a 30 ms stall at 512k otherwise).
+	 */
+	struct dedup_entry **table[2];
+	size_t size[2];	 /* powers of two; size[1] is 0 when not growing */
+	size_t rehashed; /* buckets of table[0] already moved */
 	size_t count;	 /* live entries */
 	struct dedup_entry *head, *tail;
 	char **sources;
@@ -29,13 +35,15 @@ struct dedup {
 	uint64_t evicted_early;
 };
 
+#define DEDUP_REHASH_STEP 64
+
 static size_t
-dedup_bucket(const struct dedup *d, const unsigned char *hash)
+dedup_index(const unsigned char *hash, size_t size)
 {
 	uint64_t h;
 
 	memcpy(&h, hash, sizeof(h));
-	return (size_t)h & (d->nbuckets - 1);
+	return (size_t)h & (size - 1);
 }
 
 struct dedup *
@@ -46,8 +54,8 @@ dedup_new(int64_t horizon_ms)
 	if (d == NULL)
 		return NULL;
 	d->horizon_ms = horizon_ms;
-	d->nbuckets = 1024;
-	if ((d->buckets = calloc(d->nbuckets, sizeof(*d->buckets))) == NULL) {
+	d->size[0] = 1024;
+	if ((d->table[0] = calloc(d->size[0], sizeof(*d->table[0]))) == NULL) {
 		free(d);
 		return NULL;
 	}
@@ -69,14 +77,17 @@ dedup_free(struct dedup *d)
 	for (i = 0; i < d->nsources; i++)
 		free(d->sources[i]);
 	free(d->sources);
-	free(d->buckets);
+	free(d->table[0]);
+	free(d->table[1]);
 	free(d);
 }
 
+/* The link that points at the entry for (source, hash) in table t. */
 static struct dedup_entry **
-dedup_slot(const struct dedup *d, const char *source, const unsigned char *hash)
+dedup_slot_in(const struct dedup *d, int t, const char *source,
+	      const unsigned char *hash)
 {
-	struct dedup_entry **p = &d->buckets[dedup_bucket(d, hash)];
+	struct dedup_entry **p = &d->table[t][dedup_index(hash, d->size[t])];
 
 	for (; *p != NULL; p = &(*p)->chain) {
 		if (memcmp((*p)->hash, hash, DEDUP_HASH_LEN) == 0 &&
@@ -84,6 +95,17 @@ dedup_slot(const struct dedup *d, const char *source, const unsigned char *hash)
 			return p;
 	}
 	return p;
+}
+
+/* Where the entry is, or (when absent) where a new one goes. */
+static struct dedup_entry **
+dedup_slot(const struct dedup *d, const char *source, const unsigned char *hash)
+{
+	struct dedup_entry **p = dedup_slot_in(d, 0, source, hash);
+
+	if (*p != NULL || d->table[1] == NULL)
+		return p;
+	return dedup_slot_in(d, 1, source, hash);
 }
 
 int
@@ -132,28 +154,46 @@ dedup_evict(struct dedup *d, int64_t now_ms)
 	}
 }
 
-/* Doubles the table when chains get long; failure only costs speed. */
+/* Moves a few buckets to the new table; swaps tables when all moved. */
+static void
+dedup_rehash_step(struct dedup *d)
+{
+	struct dedup_entry *e, *next;
+	size_t n;
+
+	for (n = 0; n < DEDUP_REHASH_STEP && d->rehashed < d->size[0]; n++) {
+		for (e = d->table[0][d->rehashed]; e != NULL; e = next) {
+			size_t k = dedup_index(e->hash, d->size[1]);
+
+			next = e->chain;
+			e->chain = d->table[1][k];
+			d->table[1][k] = e;
+		}
+		d->table[0][d->rehashed++] = NULL;
+	}
+	if (d->rehashed < d->size[0])
+		return;
+	free(d->table[0]);
+	d->table[0] = d->table[1];
+	d->size[0] = d->size[1];
+	d->table[1] = NULL;
+	d->size[1] = 0;
+	d->rehashed = 0;
+}
+
+/* Starts growing when chains get long; failure only costs speed. */
 static void
 dedup_grow(struct dedup *d)
 {
-	size_t n = d->nbuckets * 2, i;
-	struct dedup_entry **b, *e, *next;
-
-	if (d->count < d->nbuckets * 2 || (b = calloc(n, sizeof(*b))) == NULL)
+	if (d->table[1] != NULL) {
+		dedup_rehash_step(d);
 		return;
-	for (i = 0; i < d->nbuckets; i++) {
-		for (e = d->buckets[i]; e != NULL; e = next) {
-			uint64_t h;
-
-			next = e->chain;
-			memcpy(&h, e->hash, sizeof(h));
-			e->chain = b[(size_t)h & (n - 1)];
-			b[(size_t)h & (n - 1)] = e;
-		}
 	}
-	free(d->buckets);
-	d->buckets = b;
-	d->nbuckets = n;
+	if (d->count < d->size[0] * 2)
+		return;
+	d->table[1] = calloc(d->size[0] * 2, sizeof(*d->table[1]));
+	if (d->table[1] != NULL)
+		d->size[1] = d->size[0] * 2;
 }
 
 static const char *
@@ -191,7 +231,8 @@ dedup_add(struct dedup *d, const char *source, const unsigned char *hash,
 	slot = dedup_slot(d, source, hash);
 	if (*slot != NULL)
 		dedup_unlink(d, *slot);
-	slot = dedup_slot(d, source, hash);
+	/* new keys go to the table being filled while one is */
+	slot = dedup_slot_in(d, d->table[1] != NULL, source, hash);
 	*slot = e;
 	d->count++;
 	if (d->tail != NULL)

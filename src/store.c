@@ -4,7 +4,7 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
+#include <stdlib.h>
 
 #include "psabridge/store.h"
 
@@ -78,15 +78,19 @@ store_close(struct store *st)
 		st->ops->close(st);
 }
 
-/* RFC 9562 UUID version 7: 48 bits of Unix ms, then 74 random bits. */
+/*
+ * RFC 9562 UUID version 7: 48 bits of Unix ms, then 74 random bits.
+ * arc4random_buf (glibc 2.36) draws from the kernel's generator without a
+ * system call per id.
+ */
 int
 store_new_id(int64_t ms, char *out)
 {
+	static const char hex[] = "0123456789abcdef";
 	unsigned char b[16];
 	size_t i, o = 0;
 
-	if (getrandom(b + 6, 10, 0) != 10)
-		return -1;
+	arc4random_buf(b + 6, 10);
 	for (i = 0; i < 6; i++)
 		b[i] = (unsigned char)((uint64_t)ms >> (40 - 8 * i));
 	b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
@@ -94,8 +98,8 @@ store_new_id(int64_t ms, char *out)
 	for (i = 0; i < 16; i++) {
 		if (i == 4 || i == 6 || i == 8 || i == 10)
 			out[o++] = '-';
-		snprintf(out + o, 3, "%02x", b[i]);
-		o += 2;
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 0xf];
 	}
 	out[o] = '\0';
 	return 0;
