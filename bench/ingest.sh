@@ -17,6 +17,7 @@
 #   BENCH_FIXTURE      body to post (default tests/data/defensx/userrequest-create.json)
 #   BENCH_TMPDIR       where the run's state dir goes; must not be tmpfs,
 #                      fsync has to reach a disk             (default build-bench/)
+#   BENCH_RULES=N      route every event through N rules (default 0: none)
 #   BENCH_KEEP=1       keep the run directory (config, logs, wrk output, db)
 #   BENCH_NO_BUILD=1   use build-bench/ as it is
 #
@@ -35,6 +36,7 @@ connections=${BENCH_CONNECTIONS:-64}
 threads=${BENCH_THREADS:-2}
 rounds=${BENCH_ROUNDS:-3}
 warmup=${BENCH_WARMUP:-3}
+rules=${BENCH_RULES:-0}
 fixture=${BENCH_FIXTURE:-$root/tests/data/defensx/userrequest-create.json}
 build=$root/build-bench
 tmpbase=${BENCH_TMPDIR:-$build}
@@ -45,6 +47,7 @@ die() {
 	exit 2
 }
 
+[[ $rules =~ ^[0-9]+$ ]] || die "BENCH_RULES must be a number, not '$rules'"
 for v in duration connections threads rounds warmup; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
 done
@@ -108,6 +111,30 @@ state_dir = "$work/var";
 limits = { max_body_bytes = 65536; max_header_bytes = 8192; request_timeout_s = 10; max_connections = 1024; };
 sources = ( { name = "defensx"; path = "$hook_path"; token = "file:hook.token"; dedup_window = "24h"; } );
 EOF
+
+# BENCH_RULES=N: route every event through N rules (N-1 that do not match,
+# half of them with a regex the event is tested against, then the one that
+# does), with the shipped templates and a file target, as an MSP with a
+# large configuration would.  bench/rules.sh compares N=10 with N=1000.
+if ((rules > 0)); then
+	{
+		printf 'templates_dir = "%s";\n' "$root/templates"
+		printf 'targets = ( { name = "psa"; type = "file"; path = "%s"; } );\n' "$work/tickets.jsonl"
+		echo "rules = ("
+		for ((i = 1; i < rules; i++)); do
+			if ((i % 2)); then
+				printf '  { name = "r%d"; match = [ "payload.hostname =~ host%d\\\\.example\\\\.(com|net)", "event = UserRequest.Create" ];\n' "$i" "$i"
+			else
+				printf '  { name = "r%d"; match = [ "event = Agent.Never%d" ];\n' "$i" "$i"
+			fi
+			printf '    actions = ( { target = "psa"; action = "notify"; template = "user-request"; } ); },\n'
+		done
+		printf '  { name = "unblock-request"; match = [ "event = UserRequest.Create" ];\n'
+		printf '    actions = ( { target = "psa"; action = "create"; template = "user-request";\n'
+		printf '                  correlate = "userrequest:{{payload.id}}"; } ); }\n'
+		echo ");"
+	} >>"$work/psabridge.cfg"
+fi
 
 noop_pid=
 psa_pid=

@@ -26,11 +26,11 @@
 #include <pcre2.h>
 
 #include "psabridge/rules.h"
+#include "rules-internal.h"
 
 #define RULES_NAME_MAX	  64 /* rule names */
 #define RULES_SHOW_MAX	  80 /* bytes of user text echoed into a message */
 #define RULES_SHOW_SIZE	  (RULES_SHOW_MAX * 4 + 8) /* quoted, escaped */
-#define RULES_NUM_SIZE	  32			   /* a number's text */
 #define RULES_WHY_SIZE	  (2 * RULES_SHOW_SIZE + 160)
 #define RULES_KNOWN_MAX	  200	  /* "known targets: ..." in a message */
 #define RULES_MATCH_LIMIT 1000000 /* PCRE2 backtracking steps per match */
@@ -40,18 +40,6 @@
 #define ALNUM                                                                  \
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"                 \
 	"0123456789"
-
-enum rules_op { RULES_EQ, RULES_NE, RULES_RE, RULES_NRE };
-
-struct rules_matcher {
-	char *text; /* as written, for messages */
-	char *path; /* "payload.platform" */
-	enum rules_op op;
-	char *value;		 /* unquoted */
-	pcre2_code *re;		 /* =~ and !~ only */
-	pcre2_match_data *md;	 /* used by every match: one thread at a time */
-	pcre2_match_context *mc; /* the match limit */
-};
 
 struct rules_loader {
 	const struct rules_env *env; /* borrowed */
@@ -755,6 +743,10 @@ rules_load(const config_setting_t *list, const struct rules_env *env,
 	if (list != NULL)
 		rules_load_list(&ld, list, r);
 	if (d->nerrors == nerrors) {
+		if ((r->index = rules_index_build(r)) == NULL) {
+			diag_error(d, NULL, 0, "rules: out of memory");
+			goto out;
+		}
 		*out = r;
 		r = NULL;
 		rc = 0;
@@ -785,6 +777,7 @@ rules_free(struct rules *r)
 		free(rule->actions);
 		free(rule->name);
 	}
+	rules_index_free(r->index);
 	free(r->rules);
 	free(r);
 }
@@ -840,7 +833,7 @@ rules_number(double v, char num[static RULES_NUM_SIZE])
 }
 
 /* The text path leads to: a string of ctx in place, or written to num. */
-static const char *
+const char *
 rules_text(const cJSON *ctx, const char *path, char num[static RULES_NUM_SIZE])
 {
 	const cJSON *v = rules_find(ctx, path);
@@ -932,7 +925,11 @@ rules_route(const struct rules *r, const cJSON *ctx, rules_action_fn fn,
 	const struct rules_rule *rule;
 	size_t i, j, n = 0;
 
-	for (i = 0; r != NULL && i < r->nrules; i++) {
+	if (r == NULL)
+		return 0;
+	/* only the rules whose equality matchers can hold are tried */
+	rules_index_select(r->index, ctx);
+	for (i = 0; (i = rules_index_next(r->index, i)) < r->nrules; i++) {
 		rule = &r->rules[i];
 		if (!rule->enabled || !rules_rule_holds(rule, ctx, NULL, 0))
 			continue;

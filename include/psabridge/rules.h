@@ -61,9 +61,12 @@ struct rules_rule {
 	int line; /* of the rule's group */
 };
 
+struct rules_index;
+
 struct rules {
 	struct rules_rule *rules;
 	size_t nrules;
+	struct rules_index *index; /* which rules an event can match */
 };
 
 /* What rules_load() checks names against; all borrowed. */
