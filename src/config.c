@@ -1,9 +1,9 @@
 /*
  * config: reads psabridge.cfg with libconfig and checks it against one
- * table of known keys per group (top level, limits, admin, a source).
- * A row says the type the key must have, whether it is required, and
- * which loader validates and stores its value, so that a new key is one
- * row (plus a loader when its value needs a new kind of check).
+ * table of known keys per group (top level, limits, admin, listen_tls, a
+ * source).  A row says the type the key must have, whether it is required,
+ * and which loader validates and stores its value, so that a new key is
+ * one row (plus a loader when its value needs a new kind of check).
  *
  * Nothing stops at the first problem: every check reports through the
  * struct diag and carries on, and config_load() fails at the end if any
@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,17 +22,21 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <libconfig.h>
+#include <openssl/ssl.h>
 
 #include "psabridge/config.h"
 #include "psabridge/secret.h"
+#include "psabridge/tls.h"
 
 #define CONFIG_NAME_MAX 64 /* source names */
 #define CONFIG_SHOW_MAX 80 /* user text echoed into a message */
 #define EXPECT_ADDRESS	"a string \"host:port\""
 #define EXPECT_SECRET	"a string like \"env:NAME\" or \"file:PATH\""
 #define EXPECT_GROUP	"a group { ... }"
+#define EXPECT_PEM	"a string like \"file:PATH\" or \"cred:NAME\""
 #define ALNUM                                                                  \
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"                 \
 	"0123456789"
@@ -323,6 +328,99 @@ config_load_secret(struct loader *ld, const config_setting_t *s,
 	*dst = v;
 }
 
+/*
+ * listen_tls.cert and .key: "file:PATH" (relative to the config's folder)
+ * or "cred:NAME" (systemd credentials), read like a secret's reference
+ * but kept as a path: a certificate chain can be larger than a secret may
+ * be, and OpenSSL reads the file itself.  The file is opened here only to
+ * say why it cannot be read; OpenSSL's reason would be "system lib".
+ * Returns the open file's mode, or -1 when an error was reported.
+ */
+static int
+config_pem_path(struct loader *ld, const config_setting_t *s, const char *where,
+		char path[static PATH_MAX])
+{
+	const char *v = config_setting_get_string(s), *name = v + 5;
+	const char *creds = getenv("CREDENTIALS_DIRECTORY");
+	char shown[CONFIG_SHOW_MAX + 4];
+	int cred = strncmp(v, "cred:", 5) == 0, fd, mode = -1, n = 0;
+	struct stat st;
+
+	if (!cred && strncmp(v, "file:", 5) != 0) {
+		config_error(ld, s,
+			     "%s: \"%s\" is not a file reference: expected "
+			     "\"file:PATH\" or \"cred:NAME\"",
+			     where, config_show(v, shown));
+		return -1;
+	}
+	if (*name == '\0' ||
+	    (cred && (strchr(name, '/') != NULL || strcmp(name, ".") == 0 ||
+		      strcmp(name, "..") == 0))) {
+		config_error(ld, s, "%s: \"%s\" names no %s", where,
+			     config_show(v, shown),
+			     cred ? "credential" : "file");
+		return -1;
+	}
+	if (cred && (creds == NULL || *creds == '\0')) {
+		config_error(ld, s,
+			     "%s: \"%s\" needs CREDENTIALS_DIRECTORY, which "
+			     "is not set (systemd LoadCredential=)",
+			     where, config_show(v, shown));
+		return -1;
+	}
+	if (cred)
+		n = snprintf(path, PATH_MAX, "%s/%s", creds, name);
+	if ((cred && (n < 0 || n >= PATH_MAX)) ||
+	    (!cred && config_path(ld->cfg, name, path, PATH_MAX) == -1)) {
+		config_error(ld, s, "%s: path too long", where);
+		return -1;
+	}
+	/* O_NONBLOCK: a FIFO named by mistake must not hang the load */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd == -1 || fstat(fd, &st) == -1)
+		config_error(ld, s, "%s: cannot open \"%s\": %s", where,
+			     config_show(path, shown), strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		config_error(ld, s, "%s: \"%s\" is not a regular file", where,
+			     config_show(path, shown));
+	else
+		mode = (int)st.st_mode;
+	if (fd != -1)
+		close(fd);
+	return mode;
+}
+
+static void
+config_load_cert(struct loader *ld, const config_setting_t *s,
+		 const char *where, const struct key *k, void *obj)
+{
+	char path[PATH_MAX];
+
+	if (config_pem_path(ld, s, where, path) != -1)
+		config_store(ld, s, where, config_field(obj, k), strdup(path));
+}
+
+/*
+ * Only "others" draw the warning: Debian's convention for keys is mode
+ * 640 with group ssl-cert, and that is fine.
+ */
+static void
+config_load_key(struct loader *ld, const config_setting_t *s, const char *where,
+		const struct key *k, void *obj)
+{
+	char path[PATH_MAX], shown[CONFIG_SHOW_MAX + 4];
+	int mode = config_pem_path(ld, s, where, path);
+
+	if (mode == -1)
+		return;
+	if (mode & S_IROTH)
+		config_warn(ld, s,
+			    "%s: private key \"%s\" is readable by others; "
+			    "run chmod 600 on it",
+			    where, config_show(path, shown));
+	config_store(ld, s, where, config_field(obj, k), strdup(path));
+}
+
 static void
 config_load_name(struct loader *ld, const config_setting_t *s,
 		 const char *where, const struct key *k, void *obj)
@@ -511,6 +609,16 @@ static const struct key config_admin_keys[] = {
     {.name = NULL},
 };
 
+static const struct key config_tls_keys[] = {
+    KEY("address", STRING, EXPECT_ADDRESS, 1, config_load_address,
+	CFG(tls_listen), 0, 0, NULL),
+    KEY("cert", STRING, EXPECT_PEM, 1, config_load_cert, CFG(tls_cert), 0, 0,
+	NULL),
+    KEY("key", STRING, EXPECT_PEM, 1, config_load_key, CFG(tls_key), 0, 0,
+	NULL),
+    {.name = NULL},
+};
+
 static const struct key config_source_keys[] = {
     KEY("name", STRING, "a string", 1, config_load_name, SRC(name), 0, 0, NULL),
     KEY("path", STRING, "a string like \"/hooks/vendor\"", 1,
@@ -531,6 +639,8 @@ static const struct key config_top_keys[] = {
 	config_limit_keys),
     KEY("admin", GROUP, EXPECT_GROUP, 0, config_load_group, 0, 0, 0,
 	config_admin_keys),
+    KEY("listen_tls", GROUP, EXPECT_GROUP, 0, config_load_group, 0, 0, 0,
+	config_tls_keys),
     KEY("sources", LIST, "a list ( { ... }, ... )", 1, config_load_sources, 0,
 	0, 0, config_source_keys),
     KEY("templates_dir", STRING, "a string (a directory)", 0, config_load_dir,
@@ -545,23 +655,70 @@ static const struct key config_top_keys[] = {
 
 /* --- the whole file ----------------------------------------------------- */
 
-/* Port 0 asks the kernel for a free port, so two of them never clash. */
+/*
+ * b (the key named bkey) is the error when it is a as well.  Port 0 asks
+ * the kernel for a free port, so two of them never clash.
+ */
 static void
-config_check_listeners(struct loader *ld, const config_t *lc)
+config_check_clash(struct loader *ld, const config_t *lc, const char *a,
+		   const char *akey, const char *b, const char *bkey)
 {
 	char *h1 = NULL, *h2 = NULL;
 	int p1, p2;
 
-	if (ld->cfg->listen == NULL || ld->cfg->admin_listen == NULL)
+	if (a == NULL || b == NULL)
 		return;
-	if (config_parse_address(ld->cfg->listen, &h1, &p1) == 0 &&
-	    config_parse_address(ld->cfg->admin_listen, &h2, &p2) == 0 &&
-	    p1 != 0 && p1 == p2 && strcasecmp(h1, h2) == 0)
-		config_error(ld, config_lookup(lc, "admin.listen"),
-			     "admin.listen: \"%s\" is also the listen address",
-			     ld->cfg->admin_listen);
+	if (config_parse_address(a, &h1, &p1) == 0 &&
+	    config_parse_address(b, &h2, &p2) == 0 && p1 != 0 && p1 == p2 &&
+	    strcasecmp(h1, h2) == 0)
+		config_error(ld, config_lookup(lc, bkey),
+			     "%s: \"%s\" is also the %s address", bkey, b,
+			     akey);
 	free(h1);
 	free(h2);
+}
+
+static void
+config_check_listeners(struct loader *ld, const config_t *lc)
+{
+	const struct config *cfg = ld->cfg;
+
+	config_check_clash(ld, lc, cfg->listen, "listen", cfg->admin_listen,
+			   "admin.listen");
+	config_check_clash(ld, lc, cfg->listen, "listen", cfg->tls_listen,
+			   "listen_tls.address");
+	config_check_clash(ld, lc, cfg->admin_listen, "admin.listen",
+			   cfg->tls_listen, "listen_tls.address");
+}
+
+/*
+ * The TLS context is built here rather than when the listener starts, so
+ * that `check` and a SIGHUP reload reject a certificate or key that would
+ * not work, at its line, and the context that was checked is the one used.
+ */
+static void
+config_check_tls(struct loader *ld, const config_t *lc)
+{
+	struct config *cfg = ld->cfg;
+	struct tls_cert_info info;
+	const char *key = "listen_tls";
+	enum tls_status st;
+	char err[768];
+
+	if (cfg->tls_cert == NULL || cfg->tls_key == NULL)
+		return; /* no listen_tls, or its problem is reported */
+	st = tls_ctx_new(cfg->tls_cert, cfg->tls_key, &cfg->tls_ctx, err,
+			 sizeof(err));
+	if (st == TLS_BAD_CERT)
+		key = "listen_tls.cert";
+	else if (st == TLS_BAD_KEY)
+		key = "listen_tls.key";
+	if (st != TLS_OK)
+		config_error(ld, config_lookup(lc, key), "%s: %s", key, err);
+	else if (tls_cert_info(cfg->tls_ctx, &info) == 0 && info.expired)
+		config_warn(ld, config_lookup(lc, "listen_tls.cert"),
+			    "listen_tls.cert: the certificate expired on %s",
+			    info.not_after);
 }
 
 static struct config *
@@ -692,6 +849,7 @@ config_load(const char *path, struct config **out, struct diag *d)
 	config_section(&ld, config_root_setting(&lc), "", config_top_keys,
 		       ld.cfg);
 	config_check_listeners(&ld, &lc);
+	config_check_tls(&ld, &lc);
 	config_load_routing(&ld, &lc);
 	if (d->nerrors == nerrors) {
 		*out = ld.cfg;
@@ -724,6 +882,10 @@ config_free(struct config *cfg)
 	templates_free(cfg->templates);
 	secret_free(cfg->admin_token);
 	free(cfg->admin_listen);
+	SSL_CTX_free(cfg->tls_ctx);
+	free(cfg->tls_listen);
+	free(cfg->tls_cert);
+	free(cfg->tls_key);
 	free(cfg->state_dir);
 	free(cfg->listen);
 	free(cfg->dir);

@@ -13,10 +13,13 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "psabridge/config.h"
 #include "psabridge/httpd.h"
@@ -28,6 +31,8 @@ struct httpd_conn {
 	struct bufferevent *bev;
 	long long since_ms; /* accepted, or last answered */
 	int busy;	    /* a request is being answered */
+	int doomed;	    /* on a TLS listener without TLS: cut at once */
+	char peer[INET6_ADDRSTRLEN]; /* TLS: noted when the handshake starts */
 	TAILQ_ENTRY(httpd_conn) entry;
 };
 
@@ -41,6 +46,7 @@ struct httpd {
 	TAILQ_HEAD(, httpd_conn) conns;
 	int nconns;
 	int paused;
+	SSL_CTX *tls; /* NULL: plain HTTP; a reference of our own */
 	httpd_handler handler;
 	void *arg;
 };
@@ -60,14 +66,76 @@ httpd_listener(struct httpd *h)
 	return h->bound ? evhttp_bound_socket_get_listener(h->bound) : NULL;
 }
 
+/*
+ * A client that closes without a TLS close_notify is, to evhttp, one that
+ * closed: EOF, as on a plain socket, rather than an error.  With
+ * BEV_OPT_CLOSE_ON_FREE the bufferevent owns ssl, even when it fails.
+ */
+static struct bufferevent *
+httpd_tls_bev(struct httpd *h, struct event_base *base)
+{
+	struct bufferevent *bev;
+	SSL *ssl;
+
+	if ((ssl = SSL_new(h->tls)) == NULL)
+		return NULL;
+	bev = bufferevent_openssl_socket_new(
+	    base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (bev != NULL)
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
+/*
+ * The peer's address is noted when the handshake starts (the socket is
+ * set by then): when a failed connection is dropped, its socket may have
+ * forgotten the peer already.
+ */
+static void
+httpd_tls_info(const SSL *ssl, int where, int ret)
+{
+	struct httpd_conn *conn = SSL_get_app_data(ssl);
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	int fd = SSL_get_fd(ssl);
+
+	(void)ret;
+	if (conn == NULL || !(where & SSL_CB_HANDSHAKE_START) ||
+	    conn->peer[0] != '\0' || fd < 0 ||
+	    getpeername(fd, (struct sockaddr *)&ss, &sslen) == -1)
+		return;
+	if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+			  conn->peer, sizeof(conn->peer));
+	else if (ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
+			  conn->peer, sizeof(conn->peer));
+}
+
+/*
+ * When no TLS bufferevent can be made (out of memory), evhttp would make
+ * a plain one of its own if we returned NULL, and serve plain HTTP on the
+ * TLS port.  A plain one of ours is doomed instead: the next sweep cuts
+ * it, whatever it is doing.
+ */
 static struct bufferevent *
 httpd_bev_cb(struct event_base *base, void *arg)
 {
 	struct httpd *h = arg;
 	struct httpd_conn *conn;
-	struct bufferevent *bev;
+	struct bufferevent *bev = NULL;
+	int doomed = 0;
+	SSL *ssl;
 
-	bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (h->tls != NULL && (bev = httpd_tls_bev(h, base)) == NULL) {
+		log_warn("msg=\"cannot set up TLS, closing the connection\" "
+			 "listener=%s",
+			 h->name);
+		ERR_clear_error();
+		doomed = 1;
+	}
+	if (bev == NULL)
+		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		return NULL; /* evhttp then tries one of its own */
 	if ((conn = calloc(1, sizeof(*conn))) == NULL) {
@@ -78,7 +146,12 @@ httpd_bev_cb(struct event_base *base, void *arg)
 	}
 	bufferevent_incref(bev);
 	conn->bev = bev;
+	conn->doomed = doomed;
 	conn->since_ms = httpd_now_ms();
+	if ((ssl = bufferevent_openssl_get_ssl(bev)) != NULL) {
+		SSL_set_app_data(ssl, conn);
+		SSL_set_info_callback(ssl, httpd_tls_info);
+	}
 	TAILQ_INSERT_HEAD(&h->conns, conn, entry);
 	if (++h->nconns >= h->limits.max_connections && !h->paused &&
 	    httpd_listener(h) != NULL) {
@@ -91,9 +164,39 @@ httpd_bev_cb(struct event_base *base, void *arg)
 	return bev;
 }
 
+/*
+ * The earliest OpenSSL error of a TLS connection that failed, with the peer:
+ * a vendor that cannot connect shows up here ("unsupported protocol", "no
+ * shared cipher", "http request" for plain HTTP on the TLS port).  The
+ * bufferevent also queues SSL_get_error() codes, which are no reasons
+ * (library 0): a client that just closed queues one of those.
+ */
+static void
+httpd_tls_log(struct httpd *h, struct httpd_conn *conn)
+{
+	unsigned long e, first = 0;
+	char why[256];
+
+	/* the bufferevent hands its errors back latest first */
+	while ((e = bufferevent_get_openssl_error(conn->bev)) != 0)
+		if (ERR_GET_LIB(e) != 0)
+			first = e;
+	if (first == 0)
+		return;
+	ERR_error_string_n(first, why, sizeof(why));
+	log_info("msg=\"tls error\" listener=%s peer=%s error=\"%s\"", h->name,
+		 conn->peer[0] != '\0' ? conn->peer : "-", why);
+}
+
 static void
 httpd_conn_drop(struct httpd *h, struct httpd_conn *conn)
 {
+	SSL *ssl = bufferevent_openssl_get_ssl(conn->bev);
+
+	if (ssl != NULL) {
+		SSL_set_app_data(ssl, NULL);
+		httpd_tls_log(h, conn);
+	}
 	TAILQ_REMOVE(&h->conns, conn, entry);
 	bufferevent_decref(conn->bev);
 	free(conn);
@@ -119,7 +222,8 @@ httpd_sweep_cb(evutil_socket_t fd, short what, void *arg)
 			httpd_conn_drop(h, conn); /* evhttp is done with it */
 			continue;
 		}
-		if (conn->busy || now - conn->since_ms <= limit)
+		if (!conn->doomed &&
+		    (conn->busy || now - conn->since_ms <= limit))
 			continue;
 		/* Too slow: evhttp sees EOF and frees the connection. */
 		if ((sock = bufferevent_getfd(conn->bev)) >= 0)
@@ -277,6 +381,15 @@ httpd_apply_limits(struct httpd *h)
 }
 
 void
+httpd_set_tls(struct httpd *h, SSL_CTX *ctx)
+{
+	if (ctx != NULL)
+		SSL_CTX_up_ref(ctx);
+	SSL_CTX_free(h->tls);
+	h->tls = ctx;
+}
+
+void
 httpd_set_limits(struct httpd *h, const struct httpd_limits *limits)
 {
 	h->limits = *limits;
@@ -390,6 +503,7 @@ httpd_free(struct httpd *h)
 		httpd_conn_drop(h, conn);
 	if (h->sweep != NULL)
 		event_free(h->sweep);
+	SSL_CTX_free(h->tls);
 	free(h);
 }
 

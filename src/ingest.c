@@ -12,6 +12,10 @@
  *
  * The body is not copied: evhttp keeps the request's input buffer until we
  * reply, and the reply is sent only after the commit thread is done with it.
+ *
+ * With listen_tls there is a second listener with the same handler; each
+ * request is answered through the httpd that accepted it, which keeps its
+ * connection's accounting.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +37,7 @@
 #include "psabridge/httpd.h"
 #include "psabridge/ingest.h"
 #include "psabridge/log.h"
+#include "psabridge/tls.h"
 
 struct ingest_source {
 	char *name;
@@ -41,8 +46,15 @@ struct ingest_source {
 	long long dedup_window_ms;
 };
 
+/* The handler's argument: the ingest and the listener a request came in. */
+struct ingest_listener {
+	struct ingest *in;
+	struct httpd *httpd; /* NULL: not listening (no listen_tls) */
+};
+
 struct ingest {
-	struct httpd *httpd;
+	struct ingest_listener plain;
+	struct ingest_listener tls;
 	struct commit *commit;
 	struct httpd_limits limits;
 	struct ingest_source *sources;
@@ -53,7 +65,7 @@ struct ingest {
 /* One request waiting for its commit. */
 struct ingest_req {
 	struct commit_item item; /* first */
-	struct ingest *in;
+	struct httpd *httpd;	 /* the listener that answers */
 	struct evhttp_request *req;
 	char source[65];
 };
@@ -114,7 +126,7 @@ ingest_now_ms(void)
 }
 
 static void
-ingest_reject(struct ingest *in, struct evhttp_request *req,
+ingest_reject(struct httpd *h, struct evhttp_request *req,
 	      const struct ingest_source *src, int code, const char *error,
 	      const char *detail)
 {
@@ -133,7 +145,7 @@ ingest_reject(struct ingest *in, struct evhttp_request *req,
 	log_info("msg=rejected source=%s status=%d error=%s peer=%s detail=%s",
 		 src ? src->name : "-", code, error, peer,
 		 log_quote(q, sizeof(q), detail, strlen(detail), 200));
-	httpd_reply_error(in->httpd, req, code, error, detail);
+	httpd_reply_error(h, req, code, error, detail);
 }
 
 /* The token from "Authorization: Bearer X" or "?token=X", or NULL. */
@@ -207,7 +219,7 @@ static void
 ingest_done(struct commit_item *item, void *arg)
 {
 	struct ingest_req *ir = arg;
-	struct ingest *in = ir->in;
+	struct httpd *h = ir->httpd;
 	char body[128];
 
 	(void)item;
@@ -216,34 +228,33 @@ ingest_done(struct commit_item *item, void *arg)
 		snprintf(body, sizeof(body),
 			 "{\"id\":\"%s\",\"status\":\"queued\"}",
 			 ir->item.ev.id);
-		httpd_reply_json(in->httpd, ir->req, 202, body);
+		httpd_reply_json(h, ir->req, 202, body);
 		break;
 	case STORE_DUPLICATE:
 		snprintf(body, sizeof(body),
 			 "{\"id\":\"%s\",\"status\":\"duplicate\"}",
 			 ir->item.ev.id);
-		httpd_reply_json(in->httpd, ir->req, 200, body);
+		httpd_reply_json(h, ir->req, 200, body);
 		break;
 	case STORE_REJECTED:
-		httpd_reply_error(in->httpd, ir->req, 400, "bad_request",
+		httpd_reply_error(h, ir->req, 400, "bad_request",
 				  ir->item.reject);
 		break;
 	default:
 		httpd_reply_error(
-		    in->httpd, ir->req, 503, "unavailable",
+		    h, ir->req, 503, "unavailable",
 		    "the event could not be stored; send it again later");
 		break;
 	}
 	free(ir);
 }
 
-/* Hands a validated event to the commit thread. */
 /*
  * Hands the request to the commit thread, which validates the body (see
  * envelope.h) and stores it; the answer is sent from ingest_done().
  */
 static void
-ingest_submit(struct ingest *in, struct evhttp_request *req,
+ingest_submit(struct ingest_listener *l, struct evhttp_request *req,
 	      const struct ingest_source *src)
 {
 	struct evbuffer *buf = evhttp_request_get_input_buffer(req);
@@ -251,11 +262,11 @@ ingest_submit(struct ingest *in, struct evhttp_request *req,
 	struct ingest_req *ir;
 
 	if ((ir = calloc(1, sizeof(*ir))) == NULL) {
-		ingest_reject(in, req, src, 503, "unavailable",
+		ingest_reject(l->httpd, req, src, 503, "unavailable",
 			      "out of memory");
 		return;
 	}
-	ir->in = in;
+	ir->httpd = l->httpd;
 	ir->req = req;
 	snprintf(ir->source, sizeof(ir->source), "%s", src->name);
 	ir->item.ev.source = ir->source;
@@ -265,8 +276,8 @@ ingest_submit(struct ingest *in, struct evhttp_request *req,
 	ir->item.ev.dedup_window_ms = src->dedup_window_ms;
 	ir->item.done = ingest_done;
 	ir->item.arg = ir;
-	httpd_request_begin(in->httpd, req);
-	commit_submit(in->commit, &ir->item);
+	httpd_request_begin(l->httpd, req);
+	commit_submit(l->in->commit, &ir->item);
 }
 
 /* Returns the HTTP status to refuse the request with, or 0 to accept it. */
@@ -322,16 +333,55 @@ ingest_check(struct ingest *in, struct evhttp_request *req,
 static void
 ingest_handle(struct evhttp_request *req, void *arg)
 {
-	struct ingest *in = arg;
-	const struct ingest_source *src = ingest_find_source(in, req);
+	struct ingest_listener *l = arg;
+	const struct ingest_source *src = ingest_find_source(l->in, req);
 	const char *error, *detail;
 	int code;
 
-	if ((code = ingest_check(in, req, src, &error, &detail)) != 0) {
-		ingest_reject(in, req, src, code, error, detail);
+	if ((code = ingest_check(l->in, req, src, &error, &detail)) != 0) {
+		ingest_reject(l->httpd, req, src, code, error, detail);
 		return;
 	}
-	ingest_submit(in, req, src);
+	ingest_submit(l, req, src);
+}
+
+/* Which certificate is in force: after an ACME renewal, not_after moves. */
+static void
+ingest_tls_log(const struct config *cfg, const char *msg)
+{
+	struct tls_cert_info info;
+	char subject[320], cert[320];
+
+	if (tls_cert_info(cfg->tls_ctx, &info) == -1)
+		return;
+	log_info("msg=%s listener=ingest-tls subject=%s not_after=%s cert=%s",
+		 msg,
+		 log_quote(subject, sizeof(subject), info.subject,
+			   strlen(info.subject), 200),
+		 info.not_after,
+		 log_quote(cert, sizeof(cert), cfg->tls_cert,
+			   strlen(cfg->tls_cert), 200));
+	if (info.expired)
+		log_warn("msg=\"tls certificate expired\" listener=ingest-tls "
+			 "not_after=%s",
+			 info.not_after);
+}
+
+/* The TLS listener, with its own reference to cfg->tls_ctx. */
+static int
+ingest_tls_new(struct ingest *in, struct event_base *base,
+	       const struct config *cfg, char *err, size_t errlen)
+{
+	in->tls.in = in;
+	in->tls.httpd =
+	    httpd_new(base, "ingest-tls", cfg->tls_listen, &in->limits,
+		      ingest_handle, &in->tls, err, errlen);
+	if (in->tls.httpd == NULL)
+		return -1;
+	/* before the loop runs: no connection is accepted without TLS */
+	httpd_set_tls(in->tls.httpd, cfg->tls_ctx);
+	ingest_tls_log(cfg, "\"tls certificate\"");
+	return 0;
 }
 
 struct ingest *
@@ -349,9 +399,12 @@ ingest_new(struct event_base *base, const struct config *cfg,
 	in->nsources = cfg->nsources;
 	in->commit = commit;
 	ingest_limits_from(cfg, &in->limits);
-	in->httpd = httpd_new(base, "ingest", cfg->listen, &in->limits,
-			      ingest_handle, in, err, errlen);
-	if (in->httpd == NULL) {
+	in->plain.in = in;
+	in->plain.httpd = httpd_new(base, "ingest", cfg->listen, &in->limits,
+				    ingest_handle, &in->plain, err, errlen);
+	if (in->plain.httpd == NULL ||
+	    (cfg->tls_ctx != NULL &&
+	     ingest_tls_new(in, base, cfg, err, errlen) == -1)) {
 		ingest_free(in);
 		return NULL;
 	}
@@ -369,7 +422,18 @@ ingest_reload(struct ingest *in, const struct config *cfg)
 	in->sources = s;
 	in->nsources = cfg->nsources;
 	ingest_limits_from(cfg, &in->limits);
-	httpd_set_limits(in->httpd, &in->limits);
+	httpd_set_limits(in->plain.httpd, &in->limits);
+	if (in->tls.httpd != NULL)
+		httpd_set_limits(in->tls.httpd, &in->limits);
+	/*
+	 * New connections get the new certificate; open ones keep the old
+	 * context through their SSL's reference.  listen_tls added or
+	 * removed takes effect at restart (the server warns).
+	 */
+	if (in->tls.httpd != NULL && cfg->tls_ctx != NULL) {
+		httpd_set_tls(in->tls.httpd, cfg->tls_ctx);
+		ingest_tls_log(cfg, "\"tls certificate reloaded\"");
+	}
 	return 0;
 }
 
@@ -377,7 +441,9 @@ void
 ingest_stop(struct ingest *in)
 {
 	in->stopping = 1;
-	httpd_stop_accepting(in->httpd);
+	httpd_stop_accepting(in->plain.httpd);
+	if (in->tls.httpd != NULL)
+		httpd_stop_accepting(in->tls.httpd);
 }
 
 void
@@ -385,7 +451,8 @@ ingest_free(struct ingest *in)
 {
 	if (in == NULL)
 		return;
-	httpd_free(in->httpd);
+	httpd_free(in->plain.httpd);
+	httpd_free(in->tls.httpd);
 	ingest_sources_free(in->sources, in->nsources);
 	free(in);
 }

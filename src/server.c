@@ -101,9 +101,10 @@ server_reload(struct server *s)
 	server_log_diag(&d, 0);
 	if (server_changed(cfg->listen, s->cfg->listen) ||
 	    server_changed(cfg->admin_listen, s->cfg->admin_listen) ||
+	    server_changed(cfg->tls_listen, s->cfg->tls_listen) ||
 	    strcmp(cfg->state_dir, s->cfg->state_dir) != 0)
-		log_warn("msg=\"listen, admin.listen and state_dir changes "
-			 "take effect at the next restart\"");
+		log_warn("msg=\"listen, admin.listen, listen_tls.address and "
+			 "state_dir changes take effect at the next restart\"");
 	if (ingest_reload(s->ingest, cfg) == -1 ||
 	    (s->admin != NULL && admin_reload(s->admin, cfg) == -1)) {
 		log_error("msg=\"reload failed, out of memory\"");

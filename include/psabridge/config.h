@@ -5,12 +5,16 @@
  * resolved against the directory of the config file, secrets ("env:NAME",
  * "file:PATH", "cred:NAME" or a literal, which draws a warning) are
  * resolved at load by the secret module, and every problem is reported
- * through a struct diag with FILE:LINE.
+ * through a struct diag with FILE:LINE.  listen_tls's certificate and key
+ * are loaded into an SSL_CTX at load too, so that `check` and a reload
+ * catch a key that is not the certificate's.
  */
 #ifndef PSABRIDGE_CONFIG_H
 #define PSABRIDGE_CONFIG_H
 
 #include <stddef.h>
+
+#include <openssl/types.h>
 
 #include "psabridge/customers.h"
 #include "psabridge/diag.h"
@@ -37,6 +41,10 @@ struct config {
 	int max_connections;	 /* limits.max_connections, default 1024 */
 	char *admin_listen;	 /* NULL when there is no admin section */
 	char *admin_token;	 /* NULL when admin.token is not set */
+	char *tls_listen; /* listen_tls.address, NULL without listen_tls */
+	char *tls_cert;	  /* listen_tls.cert, as a path usable from cwd */
+	char *tls_key;	  /* listen_tls.key, as a path usable from cwd */
+	SSL_CTX *tls_ctx; /* built from them at load (see tls.h); owned */
 	struct config_source *sources;
 	size_t nsources;
 	char *templates_dir;	     /* default: templates/ beside the file */

@@ -11,11 +11,19 @@
  * count falls again, so excess clients wait in the kernel's backlog instead
  * of starving the loop.  The sweep also closes connections that have spent
  * more than request_timeout_s without a complete request (slow senders).
+ *
+ * TLS.  A listener given an SSL_CTX (httpd_set_tls) makes an OpenSSL
+ * bufferevent for each connection instead of a socket one; evhttp sees
+ * plain HTTP through it.  The accounting is the same: evhttp clears the
+ * callbacks of that bufferevent too, and its file descriptor is the
+ * socket, so the slow-sender cut covers a sender stuck in the handshake.
  */
 #ifndef PSABRIDGE_HTTPD_H
 #define PSABRIDGE_HTTPD_H
 
 #include <stddef.h>
+
+#include <openssl/types.h>
 
 struct event_base;
 struct evhttp_request;
@@ -39,6 +47,17 @@ struct httpd *httpd_new(struct event_base *base, const char *name,
 			const char *address, const struct httpd_limits *limits,
 			httpd_handler handler, void *arg, char *err,
 			size_t errlen);
+
+/*
+ * Makes h speak TLS: each connection accepted from now on gets an SSL
+ * made from ctx, and connections already open keep the one they have.
+ * ctx is borrowed: h takes a reference of its own (SSL_CTX_up_ref) and
+ * drops the one it held, so a reload calls this again with the new
+ * context.  For a TLS listener call it right after httpd_new(), before
+ * the event loop runs; a failed TLS handshake is logged as "msg=\"tls
+ * error\"" with OpenSSL's reason.
+ */
+void httpd_set_tls(struct httpd *h, SSL_CTX *ctx);
 
 /* Applies new limits to this listener (on reload). */
 void httpd_set_limits(struct httpd *h, const struct httpd_limits *limits);

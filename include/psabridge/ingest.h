@@ -14,13 +14,19 @@ struct commit;
 struct ingest;
 
 /*
- * Listens on cfg->listen.  cfg is only read during the call; commit is
- * borrowed and must outlive the ingest.  NULL with a message on failure.
+ * Listens on cfg->listen, and with TLS on cfg->tls_listen when listen_tls
+ * is set (the listener takes its own reference to cfg->tls_ctx).  cfg is
+ * only read during the call; commit is borrowed and must outlive the
+ * ingest.  NULL with a message on failure.
  */
 struct ingest *ingest_new(struct event_base *base, const struct config *cfg,
 			  struct commit *commit, char *err, size_t errlen);
 
-/* Takes sources and limits from a newly loaded cfg. 0, or -1 (old kept). */
+/*
+ * Takes sources, limits and the TLS context from a newly loaded cfg: new
+ * TLS connections use the new certificate, open ones keep theirs.  0, or
+ * -1 (old kept).  The addresses are not changed.
+ */
 int ingest_reload(struct ingest *in, const struct config *cfg);
 
 /* Stops accepting; requests that arrive on open connections get 503. */

@@ -346,6 +346,7 @@ class Daemon:
         self.returncode = None
         self.ingest_port = None
         self.admin_port = None
+        self.ingest_tls_port = None  # with listen_tls in the config
         self._lines = []        # every stderr line of every run
         self._run_start = 0     # index in _lines where the current run began
         self._cond = threading.Condition()
@@ -391,7 +392,7 @@ class Daemon:
         env.update(self.extra_env)
         with self._cond:
             self._run_start = len(self._lines)
-        self.ingest_port = self.admin_port = None
+        self.ingest_port = self.admin_port = self.ingest_tls_port = None
         self.returncode = None
         out = open(self.stdout_path, "ab")
         try:
@@ -420,6 +421,8 @@ class Daemon:
                 self.ingest_port = split_address(kv["address"])[1]
             elif kv.get("listener") == "admin" and "address" in kv:
                 self.admin_port = split_address(kv["address"])[1]
+            elif kv.get("listener") == "ingest-tls" and "address" in kv:
+                self.ingest_tls_port = split_address(kv["address"])[1]
         if not self.ingest_port:
             raise DaemonError("no 'msg=listening listener=ingest address=' "
                               "line before ready\n" + self.run_log())
