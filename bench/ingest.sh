@@ -112,22 +112,22 @@ limits = { max_body_bytes = 65536; max_header_bytes = 8192; request_timeout_s = 
 sources = ( { name = "defensx"; path = "$hook_path"; token = "file:hook.token"; dedup_window = "24h"; } );
 EOF
 
-# BENCH_RULES=N: route every event through N rules (N-1 that do not match,
-# half of them with a regex the event is tested against, then the one that
-# does), with the shipped templates and a file target, as an MSP with a
-# large configuration would.  bench/rules.sh compares N=10 with N=1000.
+# BENCH_RULES=N: route every event through N rules, shaped like a large
+# MSP configuration: per-customer rules (the event's customer is in none of
+# them), with regexes, then the rule the event does match; the shipped
+# templates and a file target.  bench/rules.sh compares N=10 with N=1000.
 if ((rules > 0)); then
 	{
 		printf 'templates_dir = "%s";\n' "$root/templates"
 		printf 'targets = ( { name = "psa"; type = "file"; path = "%s"; } );\n' "$work/tickets.jsonl"
 		echo "rules = ("
 		for ((i = 1; i < rules; i++)); do
-			if ((i % 2)); then
-				printf '  { name = "r%d"; match = [ "payload.hostname =~ host%d\\\\.example\\\\.(com|net)", "event = UserRequest.Create" ];\n' "$i" "$i"
-			else
-				printf '  { name = "r%d"; match = [ "event = Agent.Never%d" ];\n' "$i" "$i"
-			fi
-			printf '    actions = ( { target = "psa"; action = "notify"; template = "user-request"; } ); },\n'
+			case $((i % 3)) in
+			0) printf '  { name = "r%d"; match = [ "event = UserRequest.Create", "payload.customer_id = cust-%d" ];\n' "$i" "$i" ;;
+			1) printf '  { name = "r%d"; match = [ "payload.customer_id = cust-%d", "payload.hostname =~ (www\\\\.)?blocked%d\\\\.example" ];\n' "$i" "$i" "$i" ;;
+			2) printf '  { name = "r%d"; match = [ "event = Agent.Uninstall", "payload.platform =~ Windows|macOS", "payload.customer_id = cust-%d" ];\n' "$i" "$i" ;;
+			esac
+			printf '    actions = ( { target = "psa"; action = "create"; template = "user-request"; } ); },\n'
 		done
 		printf '  { name = "unblock-request"; match = [ "event = UserRequest.Create" ];\n'
 		printf '    actions = ( { target = "psa"; action = "create"; template = "user-request";\n'

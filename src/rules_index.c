@@ -4,8 +4,8 @@
  * of ingest.  Most rules hold an equality matcher ("event = X",
  * "payload.customer_id = Y"): a rule can only match an event that has
  * that value at that path.  Each rule is filed under one such matcher, the
- * one whose path is most selective; per path the (value, rule) pairs are
- * sorted, so an
+ * one whose value the fewest rules share; per path the (value, rule) pairs
+ * are sorted, so an
  * event's candidates are a binary search per distinct path.  Candidates go
  * into a bitmap so that rules are still tried in their written order.
  */
@@ -35,7 +35,6 @@ struct rules_index {
 	size_t npaths;
 };
 
-/* How many distinct values the `=` matchers on a path have. */
 struct rules_index_stat {
 	const char *path, *value;
 };
@@ -49,12 +48,7 @@ rules_index_stat_cmp(const void *a, const void *b)
 	return c != 0 ? c : strcmp(x->value, y->value);
 }
 
-/*
- * Distinct values per path, as (path, count) pairs in stats[0..*npaths):
- * the more values a path has, the fewer rules share each, and the better
- * it is to file rules under.  Per-customer rules ("event = X" and
- * "payload.customer_id = Y") are filed by customer, not by event.
- */
+/* Every `=` matcher's (path, value), sorted: how many rules share each. */
 static struct rules_index_stat *
 rules_index_stats(const struct rules *r, size_t *n)
 {
@@ -82,48 +76,35 @@ rules_index_stats(const struct rules *r, size_t *n)
 	return st;
 }
 
-struct rules_index_count {
-	const char *path;
-	size_t distinct;
-};
-
-/* Distinct values per path, from the sorted list; *n says how many paths. */
-static struct rules_index_count *
-rules_index_count(const struct rules_index_stat *st, size_t nst, size_t *n)
-{
-	struct rules_index_count *c = calloc(nst + 1, sizeof(*c));
-	size_t i, k = 0;
-
-	if (c == NULL)
-		return NULL;
-	for (i = 0; i < nst; i++) {
-		if (i == 0 || strcmp(st[i - 1].path, st[i].path) != 0)
-			c[k++].path = st[i].path;
-		else if (strcmp(st[i - 1].value, st[i].value) == 0)
-			continue;
-		c[k - 1].distinct++;
-	}
-	*n = k;
-	return c;
-}
-
+/* How many `=` matchers compare path with this very value. */
 static size_t
-rules_index_distinct(const struct rules_index_count *c, size_t n,
-		     const char *path)
+rules_index_sharing(const struct rules_index_stat *st, size_t n,
+		    const struct rules_matcher *m)
 {
-	size_t i;
+	struct rules_index_stat key = {m->path, m->value};
+	size_t lo = 0, hi = n, mid, count = 0;
 
-	for (i = 0; i < n; i++) {
-		if (strcmp(c[i].path, path) == 0)
-			return c[i].distinct;
+	while (lo < hi) { /* the first pair not below (path, value) */
+		mid = lo + (hi - lo) / 2;
+		if (rules_index_stat_cmp(&st[mid], &key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	return 0;
+	while (lo < n && rules_index_stat_cmp(&st[lo++], &key) == 0)
+		count++;
+	return count;
 }
 
-/* The matcher a rule is filed under, or NULL. */
+/*
+ * The matcher a rule is filed under, or NULL: the `=` matcher whose value
+ * the fewest rules share, so that an event's candidates are few.
+ * Per-customer rules ("event = X" and "payload.customer_id = Y") are
+ * filed by customer, not by the event every one of them names.
+ */
 static const struct rules_matcher *
 rules_index_key(const struct rules_rule *rule,
-		const struct rules_index_count *counts, size_t ncounts)
+		const struct rules_index_stat *st, size_t nst)
 {
 	const struct rules_matcher *best = NULL;
 	size_t i, score, best_score = 0;
@@ -133,8 +114,8 @@ rules_index_key(const struct rules_rule *rule,
 
 		if (m->op != RULES_EQ)
 			continue;
-		score = rules_index_distinct(counts, ncounts, m->path);
-		if (best == NULL || score > best_score) {
+		score = rules_index_sharing(st, nst, m);
+		if (best == NULL || score < best_score) {
 			best = m;
 			best_score = score;
 		}
@@ -194,15 +175,13 @@ struct rules_index *
 rules_index_build(const struct rules *r)
 {
 	struct rules_index *ix = calloc(1, sizeof(*ix));
-	struct rules_index_count *counts = NULL;
 	struct rules_index_stat *st = NULL;
 	const struct rules_matcher *m;
-	size_t i, nst = 0, ncounts = 0;
+	size_t i, nst = 0;
 
 	if (ix == NULL)
 		return NULL;
-	if (((st = rules_index_stats(r, &nst)) == NULL && nst > 0) ||
-	    (counts = rules_index_count(st, nst, &ncounts)) == NULL)
+	if ((st = rules_index_stats(r, &nst)) == NULL && nst > 0)
 		goto fail;
 	ix->nrules = r->nrules;
 	ix->words = r->nrules / 64 + 1;
@@ -211,8 +190,7 @@ rules_index_build(const struct rules *r)
 	if (ix->always == NULL || ix->marked == NULL)
 		goto fail;
 	for (i = 0; i < r->nrules; i++) {
-		if ((m = rules_index_key(&r->rules[i], counts, ncounts)) ==
-		    NULL)
+		if ((m = rules_index_key(&r->rules[i], st, nst)) == NULL)
 			ix->always[i / 64] |= UINT64_C(1) << (i % 64);
 		else if (rules_index_file(ix, m, i) == -1)
 			goto fail;
@@ -220,11 +198,9 @@ rules_index_build(const struct rules *r)
 	for (i = 0; i < ix->npaths; i++)
 		qsort(ix->paths[i].entries, ix->paths[i].n,
 		      sizeof(*ix->paths[i].entries), rules_index_cmp);
-	free(counts);
 	free(st);
 	return ix;
 fail:
-	free(counts);
 	free(st);
 	rules_index_free(ix);
 	return NULL;
