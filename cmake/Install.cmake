@@ -123,12 +123,14 @@ string(CONFIGURE [==[
       FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
   endif()
 
-  # The unit names /usr/bin and /etc: point them at this prefix.
+  # The unit names /usr/bin, /usr/share and /etc: point them at this prefix.
   if(NOT "@PSABRIDGE_INSTALL_UNIT@" STREQUAL "")
     file(READ "@PSABRIDGE_INSTALL_UNIT@" unit)
     string(REPLACE "/usr/bin/psabridge" "${psabridge_bin}/psabridge"
       unit "${unit}")
     string(REPLACE "/etc/psabridge/" "${psabridge_etc}/psabridge/"
+      unit "${unit}")
+    string(REPLACE "/usr/share/psabridge/" "${psabridge_data}/psabridge/"
       unit "${unit}")
     file(WRITE "@PROJECT_BINARY_DIR@/install/psabridge.service" "${unit}")
     # file(INSTALL) adds DESTDIR itself, as every install() rule relies on

@@ -809,9 +809,12 @@ config_load_routing(struct loader *ld, const config_t *lc)
 		cfg->templates_dir = strdup(path);
 	if (cfg->templates_dir != NULL)
 		templates_load(cfg->templates_dir, &cfg->templates, ld->d);
-	targets_load(config_lookup(lc, "targets"), cfg->dir, &cfg->targets,
-		     ld->d);
-	if ((s = config_lookup(lc, "rules")) != NULL) {
+	/* a key of the wrong type was reported by the walk already */
+	if ((s = config_lookup(lc, "targets")) != NULL &&
+	    config_setting_type(s) == CONFIG_TYPE_LIST)
+		targets_load(s, cfg->dir, cfg->templates, &cfg->targets, ld->d);
+	if ((s = config_lookup(lc, "rules")) != NULL &&
+	    config_setting_type(s) == CONFIG_TYPE_LIST) {
 		names = calloc(cfg->targets.n + 1, sizeof(*names));
 		for (i = 0; names != NULL && i < cfg->targets.n; i++)
 			names[i] = cfg->targets.list[i].name;
@@ -825,7 +828,8 @@ config_load_routing(struct loader *ld, const config_t *lc)
 		rules_load(s, &env, &cfg->rules, ld->d);
 		free(names);
 	}
-	if ((s = config_lookup(lc, "customers")) != NULL)
+	if ((s = config_lookup(lc, "customers")) != NULL &&
+	    config_setting_type(s) == CONFIG_TYPE_GROUP)
 		customers_load(s, cfg->dir, &cfg->customers, ld->d);
 }
 

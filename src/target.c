@@ -31,6 +31,24 @@ target_kind(const char *type)
 	return NULL;
 }
 
+int
+target_check_template(const config_setting_t *s, const char *key,
+		      const char *prefix, const char *name,
+		      const struct templates *templates, struct diag *d)
+{
+	const config_setting_t *m = config_setting_get_member(s, key);
+
+	if (name == NULL ||
+	    (templates != NULL && templates_find(templates, name) != NULL))
+		return 0;
+	diag_error(d, config_setting_source_file(m),
+		   (int)config_setting_source_line(m),
+		   "%s.%s: no template \"%s\" in templates_dir%s", prefix, key,
+		   name,
+		   templates == NULL ? " (there is no templates folder)" : "");
+	return -1;
+}
+
 const char *
 target_string(const config_setting_t *s, const char *key, const char *prefix,
 	      int required, struct diag *d)
@@ -81,7 +99,8 @@ target_name_ok(const char *name)
 /* One element of the list; 0, or -1 with d told why. */
 static int
 target_load_one(const config_setting_t *e, const char *prefix,
-		const char *cfgdir, struct targets *ts, struct diag *d)
+		const char *cfgdir, const struct templates *templates,
+		struct targets *ts, struct diag *d)
 {
 	const char *file = config_setting_source_file(e);
 	const char *name = target_string(e, "name", prefix, 1, d);
@@ -120,7 +139,7 @@ target_load_one(const config_setting_t *e, const char *prefix,
 			ret = -1;
 		}
 	}
-	if (t->ops->load(e, prefix, cfgdir, &t->state, d) == -1)
+	if (t->ops->load(e, prefix, cfgdir, templates, &t->state, d) == -1)
 		ret = -1;
 	if ((t->name = strdup(name)) == NULL)
 		ret = -1;
@@ -131,7 +150,8 @@ target_load_one(const config_setting_t *e, const char *prefix,
 
 int
 targets_load(const config_setting_t *list, const char *cfgdir,
-	     struct targets *out, struct diag *d)
+	     const struct templates *templates, struct targets *out,
+	     struct diag *d)
 {
 	size_t before = d->nerrors, n, i;
 	char prefix[32];
@@ -161,7 +181,7 @@ targets_load(const config_setting_t *list, const char *cfgdir,
 			ret = -1;
 			continue;
 		}
-		if (target_load_one(e, prefix, cfgdir, out, d) == -1)
+		if (target_load_one(e, prefix, cfgdir, templates, out, d) == -1)
 			ret = -1;
 	}
 	/* a loader may only have told d (a mistyped optional key) */

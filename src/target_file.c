@@ -19,14 +19,16 @@ static const char *const target_file_keys[] = {"path", "template", NULL};
 
 static int
 target_file_load(const config_setting_t *s, const char *prefix,
-		 const char *cfgdir, void **state, struct diag *d)
+		 const char *cfgdir, const struct templates *templates,
+		 void **state, struct diag *d)
 {
 	const char *path = target_string(s, "path", prefix, 1, d);
 	const char *tmpl = target_string(s, "template", prefix, 0, d);
 	struct target_file *f;
 	char buf[PATH_MAX];
 
-	if (path == NULL)
+	if (path == NULL ||
+	    target_check_template(s, "template", prefix, tmpl, templates, d))
 		return -1;
 	if (path[0] == '/' || strcmp(cfgdir, ".") == 0)
 		snprintf(buf, sizeof(buf), "%s", path);

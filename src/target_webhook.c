@@ -77,7 +77,7 @@ target_webhook_name_ok(const char *s, size_t n)
 /* "Name: value": value a secret reference or a template. */
 static int
 target_webhook_header(struct target_webhook *w, const config_setting_t *m,
-		      const char *where, struct diag *d)
+		      const char *where, const char *cfgdir, struct diag *d)
 {
 	const char *file = config_setting_source_file(m);
 	int line = (int)config_setting_source_line(m);
@@ -99,7 +99,7 @@ target_webhook_header(struct target_webhook *w, const config_setting_t *m,
 	w->nheaders++;
 	if (strncmp(v, "env:", 4) == 0 || strncmp(v, "file:", 5) == 0 ||
 	    strncmp(v, "cred:", 5) == 0) {
-		if (secret_resolve(v, NULL, &h->secret, &rep) == -1) {
+		if (secret_resolve(v, cfgdir, &h->secret, &rep) == -1) {
 			diag_error(d, file, line, "%s: %s", where, rep.error);
 			return -1;
 		}
@@ -125,7 +125,7 @@ target_webhook_header(struct target_webhook *w, const config_setting_t *m,
 
 static int
 target_webhook_headers(struct target_webhook *w, const config_setting_t *s,
-		       const char *prefix, struct diag *d)
+		       const char *prefix, const char *cfgdir, struct diag *d)
 {
 	const config_setting_t *list = config_setting_get_member(s, "headers");
 	char where[64];
@@ -152,7 +152,7 @@ target_webhook_headers(struct target_webhook *w, const config_setting_t *s,
 		snprintf(where, sizeof(where), "%s.headers[%d]", prefix, i);
 		if (target_webhook_header(
 			w, config_setting_get_elem(list, (unsigned int)i),
-			where, d) == -1)
+			where, cfgdir, d) == -1)
 			ret = -1;
 	}
 	return ret;
@@ -161,7 +161,7 @@ target_webhook_headers(struct target_webhook *w, const config_setting_t *s,
 /* whsec_<base64>: the key is the decoded base64. */
 static int
 target_webhook_signing(struct target_webhook *w, const config_setting_t *s,
-		       const char *prefix, struct diag *d)
+		       const char *prefix, const char *cfgdir, struct diag *d)
 {
 	const char *ref = target_string(s, "signing_secret", prefix, 0, d);
 	const config_setting_t *m;
@@ -174,12 +174,16 @@ target_webhook_signing(struct target_webhook *w, const config_setting_t *s,
 	if (ref == NULL)
 		return 0;
 	m = config_setting_get_member(s, "signing_secret");
-	if (secret_resolve(ref, NULL, &secret, &rep) == -1) {
+	if (secret_resolve(ref, cfgdir, &secret, &rep) == -1) {
 		diag_error(d, config_setting_source_file(m),
 			   (int)config_setting_source_line(m),
 			   "%s.signing_secret: %s", prefix, rep.error);
 		return -1;
 	}
+	if (rep.warning[0] != '\0')
+		diag_warn(d, config_setting_source_file(m),
+			  (int)config_setting_source_line(m),
+			  "%s.signing_secret: %s", prefix, rep.warning);
 	len = strlen(secret);
 	if (strncmp(secret, "whsec_", 6) != 0 || len - 6 > 4 * 40 ||
 	    (n = EVP_DecodeBlock(buf, (const unsigned char *)secret + 6,
@@ -238,7 +242,8 @@ target_webhook_urlcheck(const char *url, const char *method,
 
 static int
 target_webhook_load(const config_setting_t *s, const char *prefix,
-		    const char *cfgdir, void **state, struct diag *d)
+		    const char *cfgdir, const struct templates *templates,
+		    void **state, struct diag *d)
 {
 	const char *url = target_string(s, "url", prefix, 1, d);
 	const char *method = target_string(s, "method", prefix, 0, d);
@@ -246,7 +251,6 @@ target_webhook_load(const config_setting_t *s, const char *prefix,
 	struct target_webhook *w;
 	int ret = 0;
 
-	(void)cfgdir;
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return -1;
 	*state = w;
@@ -256,9 +260,11 @@ target_webhook_load(const config_setting_t *s, const char *prefix,
 	    target_webhook_urlcheck(url, method, s, prefix, d) == -1)
 		ret = -1;
 	/* both, so that every mistake is reported at once */
-	if (target_webhook_headers(w, s, prefix, d) == -1)
+	if (target_webhook_headers(w, s, prefix, cfgdir, d) == -1)
 		ret = -1;
-	if (target_webhook_signing(w, s, prefix, d) == -1)
+	if (target_webhook_signing(w, s, prefix, cfgdir, d) == -1)
+		ret = -1;
+	if (target_check_template(s, "body", prefix, body, templates, d))
 		ret = -1;
 	if ((url != NULL && (w->url = strdup(url)) == NULL) ||
 	    (w->method = strdup(method)) == NULL ||

@@ -61,11 +61,13 @@ struct target_ops {
 	const char *const *keys;
 	/*
 	 * Reads the type's keys from s (errors to d with FILE:LINE and the
-	 * prefix, e.g. "targets[1].url"); paths relative to cfgdir.  Stores
+	 * prefix, e.g. "targets[1].url"); paths relative to cfgdir.  A default
+	 * template it names must be in templates (NULL: none loaded).  Stores
 	 * its state in *state.  0 or -1.
 	 */
 	int (*load)(const config_setting_t *s, const char *prefix,
-		    const char *cfgdir, void **state, struct diag *d);
+		    const char *cfgdir, const struct templates *templates,
+		    void **state, struct diag *d);
 	void (*free)(void *state);
 	/* Builds the request for job; -1 with err when it cannot. */
 	int (*build)(const struct target *t, const struct target_job *job,
@@ -89,7 +91,8 @@ struct targets {
  * once.  Returns 0 and fills out (cleared by targets_clear()), or -1.
  */
 int targets_load(const config_setting_t *list, const char *cfgdir,
-		 struct targets *out, struct diag *d);
+		 const struct templates *templates, struct targets *out,
+		 struct diag *d);
 
 void targets_clear(struct targets *ts);
 
@@ -110,6 +113,11 @@ void target_request_clear(struct target_request *req);
 int target_render_body(const struct target_job *job,
 		       const char *default_template, char **body, size_t *len,
 		       const char **content_type, char *err, size_t errlen);
+
+/* For the type-specific loaders: a default template must exist.  0/-1. */
+int target_check_template(const config_setting_t *s, const char *key,
+			  const char *prefix, const char *name,
+			  const struct templates *templates, struct diag *d);
 
 /* For the type-specific loaders: a string key, or NULL when absent. */
 const char *target_string(const config_setting_t *s, const char *key,

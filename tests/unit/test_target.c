@@ -160,8 +160,8 @@ fx_load(struct fx *fx, const char *text)
 	if (config_read_file(&fx->lc, fx->cfg) != CONFIG_TRUE)
 		fail_msg("%s:%d: %s", fx->cfg, config_error_line(&fx->lc),
 			 config_error_text(&fx->lc));
-	return targets_load(config_lookup(&fx->lc, "targets"), fx->dir, &fx->ts,
-			    &fx->d);
+	return targets_load(config_lookup(&fx->lc, "targets"), fx->dir,
+			    fx->templates, &fx->ts, &fx->d);
 }
 
 static void
@@ -393,7 +393,7 @@ test_no_targets_list_loads_none(void **state)
 {
 	struct fx *fx = *state;
 
-	assert_int_equal(targets_load(NULL, fx->dir, &fx->ts, &fx->d), 0);
+	assert_int_equal(targets_load(NULL, fx->dir, NULL, &fx->ts, &fx->d), 0);
 	assert_int_equal(fx->ts.n, 0);
 	assert_int_equal(fx->d.len, 0);
 	assert_null(targets_find(&fx->ts, "psa"));
@@ -918,6 +918,34 @@ test_a_readable_secret_file_header_draws_a_warning(void **state)
 }
 
 static void
+test_a_secret_file_header_is_relative_to_the_config_folder(void **state)
+{
+	struct fx *fx = *state;
+	char cfg[PATH_MAX + 256];
+
+	fx_token_file(fx, "rel-tok\n", 0600); /* dir/token, beside the cfg */
+	snprintf(cfg, sizeof(cfg), WEBHOOK("%s"),
+		 "headers = [ \"Authorization: file:token\" ];");
+	fx_load_ok(fx, cfg);
+	fx_build_ok(fx, "hook");
+	assert_string_equal(fx_header_value(fx, "Authorization"), "rel-tok");
+}
+
+static void
+test_a_default_template_that_does_not_exist_is_a_load_error(void **state)
+{
+	struct fx *fx = *state;
+	char cfg[PATH_MAX + 256];
+
+	snprintf(cfg, sizeof(cfg), "%s",
+		 "targets = ( { name = \"hook\"; type = \"webhook\";\n"
+		 "  url = \"https://example.com/x\"; body = \"nope\"; } );\n");
+	fx_load_fails(fx, cfg, 1);
+	assert_non_null(strstr(fx->d.entries[0].text,
+			       "targets[0].body: no template \"nope\""));
+}
+
+static void
 test_a_configured_content_type_replaces_the_automatic_one(void **state)
 {
 	static const char *const names[] = {"Content-Type", "content-type"};
@@ -1138,6 +1166,8 @@ main(void)
 	    T(test_a_secret_header_with_a_line_break_is_a_load_error),
 	    T(test_a_readable_secret_file_header_draws_a_warning),
 	    T(test_a_configured_content_type_replaces_the_automatic_one),
+	    T(test_a_secret_file_header_is_relative_to_the_config_folder),
+	    T(test_a_default_template_that_does_not_exist_is_a_load_error),
 	    T(test_header_and_signing_secret_errors_are_reported_together),
 	    T(test_malformed_headers_are_load_errors),
 	    T(test_webhook_signature_verifies_with_hmac_sha256),
