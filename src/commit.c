@@ -49,6 +49,8 @@ struct commit {
 	size_t inflight; /* submitted, done not yet called */
 	void (*drained_cb)(void *);
 	void *drained_arg;
+	void (*jobs_cb)(void *);
+	void *jobs_arg;
 
 	/* shared, under mu */
 	pthread_mutex_t mu;
@@ -195,6 +197,70 @@ commit_log(struct commit *c, struct commit_item *batch)
 }
 
 /* Runs on the thread: one transaction for the whole list. */
+const double COMMIT_BUCKETS_MS[COMMIT_NBUCKETS] = {0.5, 1,  2,   5,
+						   10,	25, 100, 1000};
+
+/* Replays: the event exists; its new jobs are added (one transaction). */
+static void
+commit_replays(struct commit *c, struct commit_item *batch)
+{
+	struct timespec now;
+	struct commit_item *it;
+	char err[256];
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	for (it = batch; it != NULL; it = it->next) {
+		if (it->replay_of[0] == '\0' ||
+		    it->ev.outcome == STORE_REJECTED)
+			continue;
+		memcpy(it->ev.id, it->replay_of, sizeof(it->ev.id));
+		if (store_jobs_add(c->store, it->replay_of, it->ev.jobs,
+				   it->ev.njobs,
+				   (int64_t)now.tv_sec * 1000 +
+				       now.tv_nsec / 1000000,
+				   err, sizeof(err)) == -1) {
+			log_error("msg=\"replay failed\" event=%s error=\"%s\"",
+				  it->replay_of, err);
+			it->ev.outcome = STORE_FAILED;
+		} else {
+			it->ev.outcome = STORE_STORED;
+		}
+	}
+}
+
+/* Counters for /metrics, under mu. */
+static void
+commit_count(struct commit *c, struct commit_item *batch, size_t nvalid,
+	     int rc, double ms)
+{
+	struct commit_item *it;
+	size_t b;
+
+	pthread_mutex_lock(&c->mu);
+	if (nvalid > 0) {
+		c->stats.batches++;
+		for (b = 0; b < COMMIT_NBUCKETS && ms > COMMIT_BUCKETS_MS[b];
+		     b++)
+			;
+		c->stats.latency[b]++;
+		c->stats.latency_sum_ms += ms;
+	}
+	c->stats.events += nvalid;
+	c->stats.failures += rc == -1;
+	for (it = batch; it != NULL; it = it->next) {
+		const struct store_event *ev = &it->ev;
+
+		c->stats.stored += ev->outcome == STORE_STORED;
+		c->stats.duplicates += ev->outcome == STORE_DUPLICATE;
+		c->stats.rejected += ev->outcome == STORE_REJECTED;
+		c->stats.dropped += ev->outcome == STORE_STORED &&
+				    ev->state && !strcmp(ev->state, "dropped");
+		c->stats.unrouted += ev->outcome == STORE_STORED &&
+				     ev->state && !strcmp(ev->state, "unrouted");
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
 static void
 commit_run_batch(struct commit *c, struct commit_item *batch)
 {
@@ -205,6 +271,7 @@ commit_run_batch(struct commit *c, struct commit_item *batch)
 	char err[256] = "";
 	struct timespec t0, t1;
 	size_t n = 0, nvalid = 0, i = 0;
+	double ms = 0;
 	int rc = -1;
 
 	for (it = batch; it != NULL; it = it->next)
@@ -217,30 +284,29 @@ commit_run_batch(struct commit *c, struct commit_item *batch)
 		goto out;
 	}
 	for (it = batch; it != NULL; it = it->next, i++) {
-		if (commit_prepare(r, it, &res[i]) == 0)
+		if (commit_prepare(r, it, &res[i]) == 0 &&
+		    it->replay_of[0] == '\0')
 			evs[nvalid++] = &it->ev;
 	}
 	rc = 0;
-	if (nvalid == 0)
-		goto done; /* nothing to store: no transaction */
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = store_append(c->store, evs, nvalid, err, sizeof(err));
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	log_debug("msg=committed events=%zu ok=%d ms=%.3f", nvalid, rc == 0,
-		  (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
-		      (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	if (nvalid > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		rc = store_append(c->store, evs, nvalid, err, sizeof(err));
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+		     (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+		log_debug("msg=committed events=%zu ok=%d ms=%.3f", nvalid,
+			  rc == 0, ms);
+	}
+	commit_replays(c, batch);
 out:
 	if (rc == -1)
 		log_error("msg=\"commit failed\" events=%zu error=\"%s\"", n,
 			  err);
-	commit_set_health(c, &c->commit_ok, rc == 0, err);
-done:
+	if (nvalid > 0 || rc == -1)
+		commit_set_health(c, &c->commit_ok, rc == 0, err);
 	commit_log(c, batch);
-	pthread_mutex_lock(&c->mu);
-	c->stats.batches += nvalid > 0;
-	c->stats.events += nvalid;
-	c->stats.failures += rc == -1;
-	pthread_mutex_unlock(&c->mu);
+	commit_count(c, batch, nvalid, rc, ms);
 	for (i = 0; res != NULL && i < n; i++)
 		router_result_clear(&res[i]);
 	for (it = batch; it != NULL; it = it->next)
@@ -347,6 +413,7 @@ commit_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct commit *c = arg;
 	struct commit_item *it, *next;
+	size_t jobs = 0;
 	uint64_t n;
 
 	(void)what;
@@ -361,8 +428,11 @@ commit_wake_cb(evutil_socket_t fd, short what, void *arg)
 	for (; it != NULL; it = next) {
 		next = it->next;
 		c->inflight--;
+		jobs += it->ev.outcome == STORE_STORED && it->ev.njobs > 0;
 		it->done(it, it->arg);
 	}
+	if (jobs > 0 && c->jobs_cb != NULL)
+		c->jobs_cb(c->jobs_arg);
 	commit_check_drained(c);
 }
 
@@ -389,6 +459,13 @@ commit_set_router(struct commit *c, struct router *r)
 	pthread_cond_signal(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 	router_unref(old);
+}
+
+void
+commit_on_jobs(struct commit *c, void (*cb)(void *), void *arg)
+{
+	c->jobs_cb = cb;
+	c->jobs_arg = arg;
 }
 
 void

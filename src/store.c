@@ -71,6 +71,104 @@ store_backup(const char *backend, const char *state_dir, const char *dest,
 	return -1;
 }
 
+static const struct store_ops *
+store_backend(const char *backend)
+{
+	size_t i;
+
+	if (backend == NULL)
+		backend = "sqlite";
+	for (i = 0; i < sizeof(store_backends) / sizeof(store_backends[0]);
+	     i++) {
+		if (strcmp(store_backends[i]->name, backend) == 0)
+			return store_backends[i];
+	}
+	return NULL;
+}
+
+int
+store_open_secondary(const char *backend, const char *state_dir,
+		     struct store **out, char *err, size_t errlen)
+{
+	const struct store_ops *ops = store_backend(backend);
+
+	if (ops == NULL) {
+		snprintf(err, errlen, "unknown store backend \"%s\"", backend);
+		return -1;
+	}
+	return ops->open_secondary(out, state_dir, err, errlen);
+}
+
+int
+store_jobs_take(struct store *st, const char *target, size_t limit,
+		int64_t now_ms, struct store_due **out, size_t *n, char *err,
+		size_t errlen)
+{
+	return st->ops->jobs_take(st, target, limit, now_ms, out, n, err,
+				  errlen);
+}
+
+int
+store_jobs_record(struct store *st, const struct store_attempt *a, size_t n,
+		  char *err, size_t errlen)
+{
+	return st->ops->jobs_record(st, a, n, err, errlen);
+}
+
+int
+store_jobs_requeue(struct store *st, size_t *n, char *err, size_t errlen)
+{
+	return st->ops->jobs_requeue(st, n, err, errlen);
+}
+
+int
+store_jobs_retry(struct store *st, const char *job_id, const char *target,
+		 const char *state, int64_t now_ms, size_t *n, char *err,
+		 size_t errlen)
+{
+	return st->ops->jobs_retry(st, job_id, target, state, now_ms, n, err,
+				   errlen);
+}
+
+int
+store_jobs_add(struct store *st, const char *event_id, struct store_job *jobs,
+	       size_t n, int64_t now_ms, char *err, size_t errlen)
+{
+	return st->ops->jobs_add(st, event_id, jobs, n, now_ms, err, errlen);
+}
+
+int
+store_target_disable(struct store *st, const char *name, int disabled,
+		     const char *reason, int64_t now_ms, char *err,
+		     size_t errlen)
+{
+	return st->ops->target_disable(st, name, disabled, reason, now_ms, err,
+				       errlen);
+}
+
+int
+store_query(struct store *st, const struct store_query *q, cJSON **out,
+	    char *err, size_t errlen)
+{
+	return st->ops->query(st, q, out, err, errlen);
+}
+
+void
+store_due_free(struct store_due *due, size_t n)
+{
+	size_t i;
+
+	for (i = 0; due != NULL && i < n; i++) {
+		free(due[i].rule);
+		free(due[i].action);
+		free(due[i].template);
+		free(due[i].correlate);
+		free(due[i].source);
+		free(due[i].body);
+	}
+	free(due);
+}
+
 void
 store_close(struct store *st)
 {

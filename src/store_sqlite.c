@@ -24,8 +24,8 @@
 
 #include "psabridge/dedup.h"
 #include "psabridge/store.h"
+#include "store-sqlite-internal.h"
 
-#define STORE_SQLITE_FILE "psabridge.db"
 #define STORE_SQLITE_LOCK "psabridge.lock"
 
 extern const struct store_ops store_sqlite_ops;
@@ -57,22 +57,38 @@ static const char *const store_sqlite_migrations[] = {
     "  created_at INTEGER NOT NULL);"
     "CREATE INDEX jobs_event ON jobs (event_id);"
     "CREATE INDEX jobs_state ON jobs (state, seq);",
+    /* 1 -> 2: delivery: attempts, retry times, disabled targets */
+    "ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN next_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN last_status INTEGER;"
+    "ALTER TABLE jobs ADD COLUMN last_error TEXT;"
+    "ALTER TABLE jobs ADD COLUMN ticket_id TEXT;"
+    "ALTER TABLE jobs ADD COLUMN finished_at INTEGER;"
+    "CREATE INDEX jobs_due ON jobs (target, state, next_at);"
+    "CREATE INDEX jobs_key ON jobs (target, correlate, seq);"
+    "CREATE TABLE attempts ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  job_id TEXT NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  duration_ms INTEGER NOT NULL,"
+    "  status INTEGER,"
+    "  error TEXT,"
+    "  response TEXT,"
+    "  outcome TEXT NOT NULL);"
+    "CREATE INDEX attempts_job ON attempts (job_id);"
+    "CREATE TABLE targets_state ("
+    "  name TEXT PRIMARY KEY,"
+    "  disabled INTEGER NOT NULL,"
+    "  reason TEXT,"
+    "  since INTEGER);",
 };
 
 #define STORE_SQLITE_VERSION                                                   \
 	(int)(sizeof(store_sqlite_migrations) /                                \
 	      sizeof(store_sqlite_migrations[0]))
 
-struct store_sqlite {
-	struct store base; /* first: a struct store * points here */
-	int lock_fd;	   /* flock()ed: one psabridge per state_dir */
-	sqlite3 *db;
-	sqlite3_stmt *begin, *commit, *rollback, *insert;
-	sqlite3_stmt *insert_job;
-	struct dedup *dedup; /* recent events, see dedup.h */
-};
 
-static void
+void
 store_sqlite_error(sqlite3 *db, const char *what, char *err, size_t errlen)
 {
 	snprintf(err, errlen, "%s: %s (sqlite error %d)", what,
@@ -80,7 +96,7 @@ store_sqlite_error(sqlite3 *db, const char *what, char *err, size_t errlen)
 		 db ? sqlite3_extended_errcode(db) : SQLITE_NOMEM);
 }
 
-static int
+int
 store_sqlite_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {
 	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
@@ -261,9 +277,14 @@ store_sqlite_load_dedup(struct store_sqlite *s, int64_t horizon_ms, char *err,
 	return 0;
 }
 
+/*
+ * secondary: a second connection to an open store, for the delivery and
+ * admin thread: no lock (the daemon holds it), no migration, no dedup.
+ */
 static int
-store_sqlite_open(struct store **out, const char *state_dir,
-		  int64_t dedup_horizon_ms, char *err, size_t errlen)
+store_sqlite_open_as(struct store **out, const char *state_dir,
+		     int64_t dedup_horizon_ms, int secondary, char *err,
+		     size_t errlen)
 {
 	struct store_sqlite *s = NULL;
 	char *path = NULL;
@@ -286,7 +307,7 @@ store_sqlite_open(struct store **out, const char *state_dir,
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	if (store_sqlite_lock(s, state_dir, err, errlen) == -1)
+	if (!secondary && store_sqlite_lock(s, state_dir, err, errlen) == -1)
 		goto out;
 	if (sqlite3_open_v2(path, &s->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -301,9 +322,10 @@ store_sqlite_open(struct store **out, const char *state_dir,
 			      errlen) == -1 ||
 	    store_sqlite_exec(s->db, "PRAGMA synchronous = FULL", err,
 			      errlen) == -1 ||
-	    store_sqlite_migrate(s->db, err, errlen) == -1 ||
+	    (!secondary && store_sqlite_migrate(s->db, err, errlen) == -1) ||
 	    store_sqlite_prepare(s, err, errlen) == -1 ||
-	    store_sqlite_load_dedup(s, dedup_horizon_ms, err, errlen) == -1)
+	    (!secondary &&
+	     store_sqlite_load_dedup(s, dedup_horizon_ms, err, errlen) == -1))
 		goto out;
 	*out = &s->base;
 	s = NULL;
@@ -315,6 +337,21 @@ out:
 }
 
 static int
+store_sqlite_open(struct store **out, const char *state_dir,
+		  int64_t dedup_horizon_ms, char *err, size_t errlen)
+{
+	return store_sqlite_open_as(out, state_dir, dedup_horizon_ms, 0, err,
+				    errlen);
+}
+
+static int
+store_sqlite_open_secondary(struct store **out, const char *state_dir,
+			    char *err, size_t errlen)
+{
+	return store_sqlite_open_as(out, state_dir, 0, 1, err, errlen);
+}
+
+int
 store_sqlite_step_done(sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
@@ -611,5 +648,7 @@ const struct store_ops store_sqlite_ops = {
     .ping = store_sqlite_ping,
     .release_held = store_sqlite_release_held,
     .backup = store_sqlite_backup,
+    .open_secondary = store_sqlite_open_secondary,
+    STORE_SQLITE_JOBS_OPS,
     .close = store_sqlite_close,
 };

@@ -2,10 +2,13 @@
  * The target table and what every kind shares: loading the list,
  * rendering a job's template, freeing requests.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "psabridge/config.h"
 #include "psabridge/target.h"
 #include "psabridge/ticket.h"
 
@@ -72,13 +75,18 @@ target_string(const config_setting_t *s, const char *key, const char *prefix,
 	return config_setting_get_string(m);
 }
 
+static const char *const target_common_keys[] = {
+    "name",	     "type",	      "connect_timeout", "timeout", "ca_file",
+    "tls_insecure", "max_in_flight", "rate",		 "retry",   NULL};
+
 static int
 target_key_known(const struct target_ops *ops, const char *key)
 {
 	const char *const *k;
 
-	if (strcmp(key, "name") == 0 || strcmp(key, "type") == 0)
-		return 1;
+	for (k = target_common_keys; *k != NULL; k++)
+		if (strcmp(*k, key) == 0)
+			return 1;
 	for (k = ops->keys; k != NULL && *k != NULL; k++) {
 		if (strcmp(*k, key) == 0)
 			return 1;
@@ -94,6 +102,178 @@ target_name_ok(const char *name)
 	return n > 0 && n <= 64 &&
 	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX"
 			    "YZ0123456789_-") == n;
+}
+
+static void __attribute__((format(printf, 3, 4)))
+target_error_at(struct diag *d, const config_setting_t *m, const char *fmt,
+		...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	diag_error(d, config_setting_source_file(m),
+		   (int)config_setting_source_line(m), "%s", msg);
+}
+
+/* A duration key in milliseconds, kept at *ms when absent. */
+static int
+target_duration(const config_setting_t *s, const char *key,
+		const char *prefix, int64_t *ms, struct diag *d)
+{
+	const char *v = target_string(s, key, prefix, 0, d);
+	long secs;
+
+	if (v == NULL)
+		return config_setting_get_member(s, key) ? -1 : 0;
+	if (config_parse_duration(v, &secs) == -1 || secs <= 0) {
+		target_error_at(d, config_setting_get_member(s, key),
+				"%s.%s: expected a duration like \"30s\", "
+				"\"5m\", \"1h\"",
+				prefix, key);
+		return -1;
+	}
+	*ms = (int64_t)secs * 1000;
+	return 0;
+}
+
+/* "N/s", "N/m" or "N/h". */
+static int
+target_rate(const config_setting_t *s, const char *prefix,
+	    struct target_delivery *dl, struct diag *d)
+{
+	const char *v = target_string(s, "rate", prefix, 0, d);
+	char *end;
+	double n;
+
+	if (v == NULL)
+		return config_setting_get_member(s, "rate") ? -1 : 0;
+	n = strtod(v, &end);
+	if (n <= 0 || end == v || end[0] != '/' || end[2] != '\0' ||
+	    strchr("smh", end[1]) == NULL) {
+		target_error_at(d, config_setting_get_member(s, "rate"),
+				"%s.%s: expected \"N/s\", \"N/m\" or "
+				"\"N/h\", e.g. \"10000/h\"",
+				prefix, "rate");
+		return -1;
+	}
+	dl->rate_per_s = n / (end[1] == 's' ? 1 : end[1] == 'm' ? 60 : 3600);
+	/* a burst of a few seconds' worth, at least one request */
+	dl->burst = dl->rate_per_s * 5 < 1 ? 1 : dl->rate_per_s * 5;
+	return 0;
+}
+
+static int
+target_retry(const config_setting_t *s, const char *prefix,
+	     struct target_delivery *dl, struct diag *d)
+{
+	const config_setting_t *r = config_setting_get_member(s, "retry");
+	char where[64];
+	int ret = 0, i;
+
+	if (r == NULL)
+		return 0;
+	snprintf(where, sizeof(where), "%s.retry", prefix);
+	if (config_setting_type(r) != CONFIG_TYPE_GROUP) {
+		target_error_at(d, r, "%s: expected a group { first = ...; }",
+				where);
+		return -1;
+	}
+	for (i = 0; i < config_setting_length(r); i++) {
+		const config_setting_t *m =
+		    config_setting_get_elem(r, (unsigned int)i);
+		const char *k = config_setting_name(m);
+
+		if (strcmp(k, "first") && strcmp(k, "max") &&
+		    strcmp(k, "give_up_after")) {
+			target_error_at(d, m,
+					"%s: unknown key \"%s\" (known: first, "
+					"max, give_up_after)",
+					where, k);
+			ret = -1;
+		}
+	}
+	if (target_duration(r, "first", where, &dl->retry_first_ms, d) ||
+	    target_duration(r, "max", where, &dl->retry_max_ms, d) ||
+	    target_duration(r, "give_up_after", where, &dl->give_up_ms, d))
+		ret = -1;
+	if (ret == 0 && dl->retry_max_ms < dl->retry_first_ms) {
+		target_error_at(d, r, "%s: max is shorter than first", where);
+		ret = -1;
+	}
+	return ret;
+}
+
+static int
+target_int(const config_setting_t *s, const char *key, const char *prefix,
+	   int min, int max, int *out, struct diag *d)
+{
+	const config_setting_t *m = config_setting_get_member(s, key);
+
+	if (m == NULL)
+		return 0;
+	if (config_setting_type(m) != CONFIG_TYPE_INT ||
+	    config_setting_get_int(m) < min || config_setting_get_int(m) > max) {
+		diag_error(d, config_setting_source_file(m),
+			   (int)config_setting_source_line(m),
+			   "%s.%s: expected an integer from %d to %d", prefix,
+			   key, min, max);
+		return -1;
+	}
+	*out = config_setting_get_int(m);
+	return 0;
+}
+
+/* The keys every type shares: timeouts, TLS, retries, concurrency. */
+static int
+target_load_delivery(const config_setting_t *e, const char *prefix,
+		     const char *cfgdir, struct target_delivery *dl,
+		     struct diag *d)
+{
+	const config_setting_t *m;
+	int64_t ct = 10000, to = 30000;
+	const char *ca;
+	char path[4096];
+	int ret = 0;
+
+	dl->retry_first_ms = 5000;
+	dl->retry_max_ms = 3600 * 1000;
+	dl->give_up_ms = 72LL * 3600 * 1000;
+	dl->max_in_flight = 4;
+	if (target_duration(e, "connect_timeout", prefix, &ct, d) ||
+	    target_duration(e, "timeout", prefix, &to, d) ||
+	    target_int(e, "max_in_flight", prefix, 1, 256, &dl->max_in_flight,
+		       d) ||
+	    target_rate(e, prefix, dl, d) || target_retry(e, prefix, dl, d))
+		ret = -1;
+	dl->connect_timeout_ms = (long)ct;
+	dl->timeout_ms = (long)to;
+	if ((m = config_setting_get_member(e, "tls_insecure")) != NULL) {
+		if (config_setting_type(m) != CONFIG_TYPE_BOOL) {
+			target_error_at(d, m, "%s.%s: expected true or false",
+					prefix, "tls_insecure");
+			ret = -1;
+		} else {
+			dl->insecure = config_setting_get_bool(m);
+		}
+	}
+	if ((ca = target_string(e, "ca_file", prefix, 0, d)) != NULL) {
+		if (ca[0] == '/' || strcmp(cfgdir, ".") == 0)
+			snprintf(path, sizeof(path), "%s", ca);
+		else
+			snprintf(path, sizeof(path), "%s/%s", cfgdir, ca);
+		if (access(path, R_OK) == -1) {
+			target_error_at(d, config_setting_get_member(e, "ca_file"),
+					"%s.%s: cannot read the file", prefix,
+					"ca_file");
+			ret = -1;
+		} else if ((dl->ca_file = strdup(path)) == NULL) {
+			ret = -1;
+		}
+	}
+	return ret;
 }
 
 /* One element of the list; 0, or -1 with d told why. */
@@ -140,6 +320,8 @@ target_load_one(const config_setting_t *e, const char *prefix,
 		}
 	}
 	if (t->ops->load(e, prefix, cfgdir, templates, &t->state, d) == -1)
+		ret = -1;
+	if (target_load_delivery(e, prefix, cfgdir, &t->dl, d) == -1)
 		ret = -1;
 	if ((t->name = strdup(name)) == NULL)
 		ret = -1;
@@ -200,6 +382,7 @@ targets_clear(struct targets *ts)
 	for (i = 0; i < ts->n; i++) {
 		if (ts->list[i].ops != NULL && ts->list[i].state != NULL)
 			ts->list[i].ops->free(ts->list[i].state);
+		free(ts->list[i].dl.ca_file);
 		free(ts->list[i].name);
 	}
 	free(ts->list);

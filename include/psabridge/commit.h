@@ -28,16 +28,25 @@ struct commit_item {
 	struct store_event ev;
 	char event_type[ENVELOPE_EVENT_MAX + 1]; /* ev.event_type points here */
 	char reject[160]; /* why, when ev.outcome is STORE_REJECTED */
+	/* replay: route this stored event's body again; its id */
+	char replay_of[STORE_ID_LEN + 1];
 	void (*done)(struct commit_item *item, void *arg);
 	void *arg;
 	struct commit_item *next; /* commit's own */
 };
+
+#define COMMIT_NBUCKETS 8
+extern const double COMMIT_BUCKETS_MS[COMMIT_NBUCKETS];
 
 struct commit_stats {
 	uint64_t batches;  /* transactions attempted */
 	uint64_t events;   /* events in them */
 	uint64_t failures; /* transactions that failed */
 	uint64_t released; /* held jobs released by reloads */
+	uint64_t stored, duplicates, rejected, dropped, unrouted;
+	/* commit latency: counts at or under COMMIT_BUCKETS_MS[i], and all */
+	uint64_t latency[COMMIT_NBUCKETS + 1];
+	double latency_sum_ms;
 };
 
 /*
@@ -60,6 +69,12 @@ void commit_set_router(struct commit *c, struct router *r);
  * until item->done is called, exactly once, on the loop thread.
  */
 void commit_submit(struct commit *c, struct commit_item *item);
+
+/*
+ * cb(arg) runs on the loop after every batch that stored jobs: delivery
+ * looks for due jobs at once instead of at its next tick.
+ */
+void commit_on_jobs(struct commit *c, void (*cb)(void *arg), void *arg);
 
 /* Calls cb(arg) on the loop thread once nothing is queued or in flight. */
 void commit_drain(struct commit *c, void (*cb)(void *arg), void *arg);

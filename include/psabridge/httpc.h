@@ -40,28 +40,45 @@ struct httpc_request {
 	int insecure;		 /* 1: no TLS verification (labs only) */
 };
 
-/* What came back.  Valid only during the callback. */
+/*
+ * What came back.  Valid only during the callback (everything is owned by
+ * httpc).  Exactly one of status and error is set: a transfer that failed
+ * half-way (a timeout after the headers, a connection reset mid-body) has
+ * status 0 even if a status line had arrived.
+ */
 struct httpc_response {
-	int status;	      /* HTTP status, 0 when there was no answer */
-	const char *error;    /* NULL, or why there was no answer (curl's) */
-	int timed_out;	      /* the error was a timeout */
-	const char *body;     /* the first HTTPC_BODY_MAX bytes, NUL-ended */
-	size_t body_len;      /* bytes kept */
-	int truncated;	      /* the body was longer */
+	int status;	   /* HTTP status, 0 when there was no answer */
+	const char *error; /* NULL, or why there was no answer (curl's) */
+	int timed_out;	   /* the error was a timeout */
+	const char *body;  /* the first HTTPC_BODY_MAX bytes, NUL-ended;
+			      never NULL ("" when none) */
+	size_t body_len;   /* bytes kept */
+	int truncated;	   /* the body was longer */
+	/* Headers of the final response, trimmed and cut to 255 bytes. */
 	const char *retry_after; /* the Retry-After header, or NULL */
 	const char *location;	 /* the Location header, or NULL */
-	int64_t duration_ms;
+	int64_t duration_ms;	 /* from httpc_send() to the answer */
 };
 
 typedef void (*httpc_done_fn)(const struct httpc_response *resp, void *arg);
 
-/* NULL with a message in err when curl cannot be set up. */
+/*
+ * NULL with a message in err when curl cannot be set up.  base is
+ * borrowed and must outlive the client.  The first call runs
+ * curl_global_init() under a pthread_once, so it is safe from any thread;
+ * the client itself is used on the loop thread only.
+ */
 struct httpc *httpc_new(struct event_base *base, char *err, size_t errlen);
 
 /*
  * Starts req; done runs exactly once, on the loop thread, never from
- * inside httpc_send().  Returns 0, or -1 (done is not called) when the
- * request cannot be started (a URL that is not http/https, no memory).
+ * inside httpc_send(), after the request is no longer counted in flight
+ * (so done may call httpc_send() again).  Returns 0, or -1 (done is not
+ * called) when the request cannot be started: a URL that is not
+ * http/https, another method, a header name that is not a token or a value
+ * with a line break, a header line over 8 KiB, no memory, or httpc_free()
+ * under way.  Request headers are sent as given; curl adds no Accept,
+ * Content-Type or Expect of its own.
  */
 int httpc_send(struct httpc *h, const struct httpc_request *req,
 	       httpc_done_fn done, void *arg);
@@ -70,8 +87,9 @@ int httpc_send(struct httpc *h, const struct httpc_request *req,
 size_t httpc_in_flight(const struct httpc *h);
 
 /*
- * Aborts every request (their done callbacks run with error "aborted")
- * and frees h.  NULL is safe.
+ * Aborts every request (their done callbacks run with error "aborted" and
+ * status 0, from inside httpc_free()) and frees h.  Not to be called from
+ * a done callback.  NULL is safe.
  */
 void httpc_free(struct httpc *h);
 

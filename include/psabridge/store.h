@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #define STORE_ID_LEN   36 /* a UUIDv7 in its text form */
 #define STORE_HASH_LEN 32 /* SHA-256 of the raw body */
 
@@ -51,6 +53,57 @@ struct store_event {
 	char id[STORE_ID_LEN + 1]; /* the new id, or the first one's */
 };
 
+/* --- delivery --------------------------------------------------------- */
+
+/* A job ready to be sent, with what its target needs of the event. */
+struct store_due {
+	char id[STORE_ID_LEN + 1];
+	char event_id[STORE_ID_LEN + 1];
+	char *rule, *action, *template, *correlate; /* template, correlate: NULL */
+	char *source, *body;			      /* the event's */
+	size_t body_len;
+	int64_t received_ms; /* the event's */
+	int64_t created_ms;  /* the job's: the give-up clock starts here */
+	int attempts;	     /* made before this one */
+};
+
+/* Frees the strings of each of n and the array.  NULL is safe. */
+void store_due_free(struct store_due *due, size_t n);
+
+enum store_outcome_job { STORE_JOB_DONE, STORE_JOB_RETRY, STORE_JOB_DEAD };
+
+/* One attempt's result; the caller owns the strings. */
+struct store_attempt {
+	char job_id[STORE_ID_LEN + 1];
+	int64_t started_ms, duration_ms;
+	int status;	       /* HTTP status, 0 without an answer */
+	const char *error;     /* why it failed, or NULL */
+	const char *response;  /* a snippet of the answer, or NULL */
+	const char *ticket_id; /* what the target made, or NULL */
+	enum store_outcome_job outcome;
+	int64_t next_ms; /* STORE_JOB_RETRY: not before */
+};
+
+/* What the operator asks (admin API); results come as JSON. */
+enum store_query_kind {
+	STORE_Q_EVENTS,	 /* events, newest first: state, limit, before */
+	STORE_Q_EVENT,	 /* one event with its jobs and attempts: id */
+	STORE_Q_JOBS,	 /* jobs, newest first: state, target, limit, before */
+	STORE_Q_JOB,	 /* one job with its event summary and attempts: id */
+	STORE_Q_STATS,	 /* counts by target and state, oldest pending */
+	STORE_Q_TARGETS, /* disabled targets */
+	STORE_Q_UNMAPPED /* customer ids holding jobs, with counts */
+};
+
+struct store_query {
+	enum store_query_kind kind;
+	const char *id;
+	const char *state;
+	const char *target;
+	const char *before; /* an id: only older rows */
+	size_t limit;
+};
+
 struct store;
 
 struct store_ops {
@@ -67,6 +120,26 @@ struct store_ops {
 	void (*close)(struct store *st);
 	int (*backup)(const char *state_dir, const char *dest, char *err,
 		      size_t errlen);
+	int (*open_secondary)(struct store **out, const char *state_dir,
+			      char *err, size_t errlen);
+	int (*jobs_take)(struct store *st, const char *target, size_t limit,
+			 int64_t now_ms, struct store_due **out, size_t *n,
+			 char *err, size_t errlen);
+	int (*jobs_record)(struct store *st, const struct store_attempt *a,
+			   size_t n, char *err, size_t errlen);
+	int (*jobs_requeue)(struct store *st, size_t *n, char *err,
+			    size_t errlen);
+	int (*jobs_retry)(struct store *st, const char *job_id,
+			  const char *target, const char *state,
+			  int64_t now_ms, size_t *n, char *err, size_t errlen);
+	int (*jobs_add)(struct store *st, const char *event_id,
+			struct store_job *jobs, size_t n, int64_t now_ms,
+			char *err, size_t errlen);
+	int (*target_disable)(struct store *st, const char *name, int disabled,
+			      const char *reason, int64_t now_ms, char *err,
+			      size_t errlen);
+	int (*query)(struct store *st, const struct store_query *q,
+		     cJSON **out, char *err, size_t errlen);
 };
 
 /* Every backend's handle starts with this. */
@@ -110,6 +183,60 @@ int store_release_held(struct store *st,
  */
 int store_backup(const char *backend, const char *state_dir, const char *dest,
 		 char *err, size_t errlen);
+
+/*
+ * A second connection to a store that store_open() holds, for the thread
+ * that delivers jobs and answers the operator: no lock, no migration.
+ */
+int store_open_secondary(const char *backend, const char *state_dir,
+			 struct store **out, char *err, size_t errlen);
+
+/*
+ * Takes up to limit pending jobs of target that are due at now_ms, oldest
+ * first, and marks them in flight, in one transaction.  A job waits while
+ * an earlier job with the same target and correlation key is not finished
+ * (pending, held or in flight): a close never overtakes its create.
+ * *out (n entries) is freed with store_due_free().  0 or -1.
+ */
+int store_jobs_take(struct store *st, const char *target, size_t limit,
+		    int64_t now_ms, struct store_due **out, size_t *n,
+		    char *err, size_t errlen);
+
+/* Records n attempts and their jobs' new states, in one transaction. */
+int store_jobs_record(struct store *st, const struct store_attempt *a,
+		      size_t n, char *err, size_t errlen);
+
+/*
+ * At start: jobs left in flight by a crash are pending again (they are
+ * sent again: at-least-once).  *n says how many.
+ */
+int store_jobs_requeue(struct store *st, size_t *n, char *err, size_t errlen);
+
+/*
+ * Makes jobs pending and due now: the job job_id (in state, if not NULL),
+ * or with job_id NULL every job in state (of target, if not NULL).
+ * *n says how many.  0 or -1.
+ */
+int store_jobs_retry(struct store *st, const char *job_id, const char *target,
+		     const char *state, int64_t now_ms, size_t *n, char *err,
+		     size_t errlen);
+
+/* Adds jobs to an existing event (replay).  Fills each job's id. */
+int store_jobs_add(struct store *st, const char *event_id,
+		   struct store_job *jobs, size_t n, int64_t now_ms, char *err,
+		   size_t errlen);
+
+/* Disables (a 410 said so) or enables a target.  0 or -1. */
+int store_target_disable(struct store *st, const char *name, int disabled,
+			 const char *reason, int64_t now_ms, char *err,
+			 size_t errlen);
+
+/*
+ * Answers q as JSON (caller frees with cJSON_Delete()); for STORE_Q_EVENT
+ * and STORE_Q_JOB, *out is NULL when there is no such id.  0 or -1.
+ */
+int store_query(struct store *st, const struct store_query *q, cJSON **out,
+		char *err, size_t errlen);
 
 /* NULL is safe. */
 void store_close(struct store *st);

@@ -74,7 +74,27 @@ struct target_ops {
 		     struct target_request *req, char *err, size_t errlen);
 };
 
+/*
+ * How a target is sent to, the same keys for every type:
+ *   connect_timeout = "10s"; timeout = "30s"; ca_file = "file.pem";
+ *   tls_insecure = false; max_in_flight = 4; rate = "10000/h";
+ *   retry = { first = "5s"; max = "1h"; give_up_after = "72h"; };
+ */
+struct target_delivery {
+	long connect_timeout_ms; /* default 10 s */
+	long timeout_ms;	 /* the whole exchange, default 30 s */
+	char *ca_file;		 /* NULL: the system's CAs */
+	int insecure;		 /* tls_insecure: no verification */
+	int64_t retry_first_ms;	 /* default 5 s */
+	int64_t retry_max_ms;	 /* default 1 h */
+	int64_t give_up_ms;	 /* default 72 h */
+	int max_in_flight;	 /* default 4 */
+	double rate_per_s;	 /* 0: no limit */
+	double burst;		 /* tokens the bucket holds */
+};
+
 struct target {
+	struct target_delivery dl;
 	char *name;
 	const struct target_ops *ops;
 	void *state;
