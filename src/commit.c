@@ -197,7 +197,7 @@ commit_log(struct commit *c, struct commit_item *batch)
 }
 
 /* Runs on the thread: one transaction for the whole list. */
-const double COMMIT_BUCKETS_MS[COMMIT_NBUCKETS] = {0.5, 1,  2,   5,
+const double COMMIT_BUCKETS_MS[COMMIT_NBUCKETS] = {0.5, 1,  2,	 5,
 						   10,	25, 100, 1000};
 
 /* Replays: the event exists; its new jobs are added (one transaction). */
@@ -214,11 +214,10 @@ commit_replays(struct commit *c, struct commit_item *batch)
 		    it->ev.outcome == STORE_REJECTED)
 			continue;
 		memcpy(it->ev.id, it->replay_of, sizeof(it->ev.id));
-		if (store_jobs_add(c->store, it->replay_of, it->ev.jobs,
-				   it->ev.njobs,
-				   (int64_t)now.tv_sec * 1000 +
-				       now.tv_nsec / 1000000,
-				   err, sizeof(err)) == -1) {
+		if (store_jobs_add(
+			c->store, it->replay_of, it->ev.jobs, it->ev.njobs,
+			(int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, err,
+			sizeof(err)) == -1) {
 			log_error("msg=\"replay failed\" event=%s error=\"%s\"",
 				  it->replay_of, err);
 			it->ev.outcome = STORE_FAILED;
@@ -230,8 +229,8 @@ commit_replays(struct commit *c, struct commit_item *batch)
 
 /* Counters for /metrics, under mu. */
 static void
-commit_count(struct commit *c, struct commit_item *batch, size_t nvalid,
-	     int rc, double ms)
+commit_count(struct commit *c, struct commit_item *batch, size_t nvalid, int rc,
+	     double ms)
 {
 	struct commit_item *it;
 	size_t b;
@@ -253,10 +252,10 @@ commit_count(struct commit *c, struct commit_item *batch, size_t nvalid,
 		c->stats.stored += ev->outcome == STORE_STORED;
 		c->stats.duplicates += ev->outcome == STORE_DUPLICATE;
 		c->stats.rejected += ev->outcome == STORE_REJECTED;
-		c->stats.dropped += ev->outcome == STORE_STORED &&
-				    ev->state && !strcmp(ev->state, "dropped");
-		c->stats.unrouted += ev->outcome == STORE_STORED &&
-				     ev->state && !strcmp(ev->state, "unrouted");
+		c->stats.dropped += ev->outcome == STORE_STORED && ev->state &&
+				    !strcmp(ev->state, "dropped");
+		c->stats.unrouted += ev->outcome == STORE_STORED && ev->state &&
+				     !strcmp(ev->state, "unrouted");
 	}
 	pthread_mutex_unlock(&c->mu);
 }

@@ -39,14 +39,14 @@ struct deliver_target {
 	char name[65];
 	const struct target *t; /* NULL: no longer configured */
 	int in_flight;
-	int taking;	/* a take is with the worker */
-	int disabled;	/* a 410 said so, until an operator enables it */
-	int retrying;	/* the last attempt will be retried */
-	double tokens;	/* rate bucket */
+	int taking;    /* a take is with the worker */
+	int disabled;  /* a 410 said so, until an operator enables it */
+	int retrying;  /* the last attempt will be retried */
+	double tokens; /* rate bucket */
 	int64_t refill_ms;
 	char last_error[256];
-	uint64_t outcomes[3];			   /* done, retry, dead */
-	uint64_t buckets[DELIVER_NBUCKETS + 1];	   /* latency, cumulative later */
+	uint64_t outcomes[3];			/* done, retry, dead */
+	uint64_t buckets[DELIVER_NBUCKETS + 1]; /* latency, cumulative later */
 	double latency_sum;
 };
 
@@ -178,8 +178,7 @@ deliver_keep(struct deliver *d, const char *s, size_t max)
 
 	if (s == NULL)
 		return NULL;
-	p = realloc(d->pending_strings,
-		    (d->npending_strings + 1) * sizeof(*p));
+	p = realloc(d->pending_strings, (d->npending_strings + 1) * sizeof(*p));
 	if (p == NULL || (c = strndup(s, max)) == NULL) {
 		if (p != NULL)
 			d->pending_strings = p;
@@ -283,16 +282,14 @@ deliver_retryable(int status)
 	}
 }
 
-static void
-deliver_disable(struct deliver *d, struct deliver_target *dt,
-		const char *reason);
+static void deliver_disable(struct deliver *d, struct deliver_target *dt,
+			    const char *reason);
 
 static const char *const deliver_outcome_names[] = {"done", "retry", "dead"};
 
 /* The end of one attempt: counters, the log line, the record. */
 static void
-deliver_finish(struct deliver_job *j, struct store_attempt *a,
-	       double seconds)
+deliver_finish(struct deliver_job *j, struct store_attempt *a, double seconds)
 {
 	struct deliver *d = j->d;
 	struct deliver_target *dt = deliver_find(d, j->target);
@@ -304,15 +301,16 @@ deliver_finish(struct deliver_job *j, struct store_attempt *a,
 	if (dt != NULL) {
 		dt->in_flight--;
 		dt->outcomes[a->outcome]++;
-		for (b = 0; b < DELIVER_NBUCKETS && seconds > deliver_buckets[b];
-		     b++)
+		for (b = 0;
+		     b < DELIVER_NBUCKETS && seconds > deliver_buckets[b]; b++)
 			;
 		dt->buckets[b]++;
 		dt->latency_sum += seconds;
 		dt->retrying = a->outcome == STORE_JOB_RETRY;
 		snprintf(dt->last_error, sizeof(dt->last_error), "%s",
-			 a->outcome == STORE_JOB_DONE ? "" : a->error ? a->error
-								    : "");
+			 a->outcome == STORE_JOB_DONE ? ""
+			 : a->error		      ? a->error
+						      : "");
 	}
 	if (a->outcome == STORE_JOB_RETRY) {
 		t = (time_t)(a->next_ms / 1000);
@@ -347,7 +345,8 @@ deliver_classify(struct deliver_job *j, struct store_attempt *a,
 		a->outcome = STORE_JOB_DEAD;
 		if (a->status == 410 &&
 		    (dt = deliver_find(j->d, j->target)) != NULL)
-			deliver_disable(j->d, dt, "the target answered 410 Gone");
+			deliver_disable(j->d, dt,
+					"the target answered 410 Gone");
 		return;
 	}
 	if (now - j->due.created_ms >= j->give_up_ms) {
@@ -465,8 +464,8 @@ deliver_context(struct deliver *d, const struct deliver_job *j)
 
 	if (tree == NULL)
 		return NULL;
-	ctx = router_context(d->router, tree, j->due.source,
-			     j->due.received_ms, &mapped);
+	ctx = router_context(d->router, tree, j->due.source, j->due.received_ms,
+			     &mapped);
 	if (ctx != NULL && !cJSON_AddStringToObject(ctx, "rule", j->due.rule)) {
 		cJSON_Delete(ctx);
 		return NULL;
@@ -591,8 +590,8 @@ deliver_refill(struct deliver_target *dt, int64_t now)
 	if (dt->refill_ms == 0) {
 		dt->tokens = dl->burst;
 	} else {
-		dt->tokens += (double)(now - dt->refill_ms) / 1000.0 *
-			      dl->rate_per_s;
+		dt->tokens +=
+		    (double)(now - dt->refill_ms) / 1000.0 * dl->rate_per_s;
 		if (dt->tokens > dl->burst)
 			dt->tokens = dl->burst;
 	}
@@ -954,7 +953,7 @@ deliver_metrics(const struct deliver *d, struct evbuffer *buf)
 				 "target is disabled.\n# TYPE "
 				 "psabridge_target_up gauge\n");
 	for (i = 0; i < d->ntargets; i++)
-		evbuffer_add_printf(buf, "psabridge_target_up{target=\"%s\"} %d\n",
-				    d->targets[i].name,
-				    !d->targets[i].disabled);
+		evbuffer_add_printf(
+		    buf, "psabridge_target_up{target=\"%s\"} %d\n",
+		    d->targets[i].name, !d->targets[i].disabled);
 }

@@ -297,6 +297,22 @@ httpd_reason(int code)
 }
 
 void
+httpd_reply_text(struct httpd *h, struct evhttp_request *req, int code,
+		 const char *content_type)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	struct httpd_conn *conn = httpd_conn_of(h, req);
+
+	if (conn != NULL) {
+		conn->busy = 0;
+		conn->since_ms = httpd_now_ms();
+	}
+	evhttp_add_header(out, "Content-Type", content_type);
+	evhttp_add_header(out, "Cache-Control", "no-store");
+	evhttp_send_reply(req, code, httpd_reason(code), NULL);
+}
+
+void
 httpd_reply_json(struct httpd *h, struct evhttp_request *req, int code,
 		 const char *body)
 {

@@ -52,7 +52,12 @@ struct ingest_listener {
 	struct httpd *httpd; /* NULL: not listening (no listen_tls) */
 };
 
+/* The answers ingest gives before the commit thread sees a request. */
+static const int ingest_codes[] = {401, 404, 405, 413, 415, 431, 503};
+#define INGEST_NCODES (sizeof(ingest_codes) / sizeof(ingest_codes[0]))
+
 struct ingest {
+	uint64_t refused[INGEST_NCODES]; /* by ingest_codes */
 	struct ingest_listener plain;
 	struct ingest_listener tls;
 	struct commit *commit;
@@ -338,7 +343,11 @@ ingest_handle(struct evhttp_request *req, void *arg)
 	const char *error, *detail;
 	int code;
 
+	size_t i;
+
 	if ((code = ingest_check(l->in, req, src, &error, &detail)) != 0) {
+		for (i = 0; i < INGEST_NCODES; i++)
+			l->in->refused[i] += ingest_codes[i] == code;
 		ingest_reject(l->httpd, req, src, code, error, detail);
 		return;
 	}
@@ -435,6 +444,21 @@ ingest_reload(struct ingest *in, const struct config *cfg)
 		ingest_tls_log(cfg, "\"tls certificate reloaded\"");
 	}
 	return 0;
+}
+
+void
+ingest_metrics(const struct ingest *in, struct evbuffer *buf)
+{
+	size_t i;
+
+	evbuffer_add_printf(buf, "# HELP psabridge_ingest_refused_total "
+				 "Callbacks refused before the body was read, "
+				 "by status.\n# TYPE "
+				 "psabridge_ingest_refused_total counter\n");
+	for (i = 0; i < INGEST_NCODES; i++)
+		evbuffer_add_printf(
+		    buf, "psabridge_ingest_refused_total{status=\"%d\"} %llu\n",
+		    ingest_codes[i], (unsigned long long)in->refused[i]);
 }
 
 void

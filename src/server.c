@@ -13,12 +13,15 @@
 #include "psabridge/admin.h"
 #include "psabridge/commit.h"
 #include "psabridge/config.h"
+#include "psabridge/deliver.h"
+#include "psabridge/httpc.h"
 #include "psabridge/diag.h"
 #include "psabridge/ingest.h"
 #include "psabridge/log.h"
 #include "psabridge/router.h"
 #include "psabridge/server.h"
 #include "psabridge/store.h"
+#include "psabridge/worker.h"
 
 struct server {
 	const char *config_path;
@@ -27,6 +30,9 @@ struct server {
 	struct event_base *base;
 	struct store *store;
 	struct commit *commit;
+	struct worker *worker;
+	struct httpc *httpc;
+	struct deliver *deliver;
 	struct ingest *ingest;
 	struct admin *admin;
 	struct event *sigterm, *sigint, *sighup;
@@ -69,6 +75,7 @@ server_stop(struct server *s, const char *signame)
 	sd_notify(0, "STOPPING=1\nSTATUS=committing what was received");
 	ingest_stop(s->ingest);
 	admin_stop(s->admin);
+	deliver_stop(s->deliver);
 	commit_drain(s->commit, server_drained, s);
 }
 
@@ -111,6 +118,7 @@ server_reload(struct server *s)
 		goto out;
 	}
 	commit_set_router(s->commit, r);
+	deliver_reload(s->deliver, &cfg->targets, r);
 	router_unref(s->router);
 	s->router = r;
 	r = NULL;
@@ -151,6 +159,14 @@ server_dedup_horizon(const struct config *cfg)
 	return (int64_t)max * 1000;
 }
 
+static void
+server_jobs_stored(void *arg)
+{
+	struct server *s = arg;
+
+	deliver_kick(s->deliver);
+}
+
 static int
 server_start(struct server *s)
 {
@@ -165,17 +181,30 @@ server_start(struct server *s)
 		log_error("msg=\"cannot create the event loop\"");
 		return -1;
 	}
-	if ((s->commit = commit_new(s->base, s->store, err, sizeof(err))) !=
-	    NULL)
-		commit_set_router(s->commit, s->router);
-	if (s->commit == NULL ||
-	    (s->ingest = ingest_new(s->base, s->cfg, s->commit, err,
+	if ((s->commit = commit_new(s->base, s->store, err, sizeof(err))) ==
+		NULL ||
+	    (s->worker = worker_new(s->base, s->cfg->state_dir, err,
 				    sizeof(err))) == NULL ||
-	    (s->cfg->admin_listen != NULL &&
-	     (s->admin = admin_new(s->base, s->cfg, s->commit, err,
-				   sizeof(err))) == NULL)) {
+	    (s->httpc = httpc_new(s->base, err, sizeof(err))) == NULL ||
+	    (s->deliver =
+		 deliver_new(s->base, s->worker, s->httpc, &s->cfg->targets,
+			     s->router, err, sizeof(err))) == NULL ||
+	    (s->ingest = ingest_new(s->base, s->cfg, s->commit, err,
+				    sizeof(err))) == NULL) {
 		log_error("msg=\"cannot start\" error=\"%s\"", err);
 		return -1;
+	}
+	commit_set_router(s->commit, s->router);
+	commit_on_jobs(s->commit, server_jobs_stored, s);
+	if (s->cfg->admin_listen != NULL) {
+		struct admin_deps deps = {s->commit, s->worker, s->deliver,
+					  s->ingest};
+
+		if ((s->admin = admin_new(s->base, s->cfg, &deps, err,
+					  sizeof(err))) == NULL) {
+			log_error("msg=\"cannot start\" error=\"%s\"", err);
+			return -1;
+		}
 	}
 	s->sigterm = evsignal_new(s->base, SIGTERM, server_signal_cb, s);
 	s->sigint = evsignal_new(s->base, SIGINT, server_signal_cb, s);
@@ -198,9 +227,18 @@ server_cleanup(struct server *s)
 		event_free(s->sigint);
 	if (s->sighup != NULL)
 		event_free(s->sighup);
+	/*
+	 * Delivery first: requests in flight are abandoned (sent again at
+	 * the next start), the worker records what finished and answers the
+	 * operator's last questions, then the listeners go.
+	 */
+	deliver_stop(s->deliver);
+	httpc_free(s->httpc);
+	worker_free(s->worker);
 	admin_free(s->admin);
 	ingest_free(s->ingest);
 	commit_free(s->commit);
+	deliver_free(s->deliver);
 	router_unref(s->router);
 	store_close(s->store);
 	if (s->base != NULL)

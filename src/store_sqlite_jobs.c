@@ -105,9 +105,9 @@ store_sqlite_jobs_take(struct store *sto, const char *target, size_t limit,
 		goto out;
 	if (sqlite3_prepare_v2(s->db, store_jobs_due_sql, -1, &st, NULL) !=
 		SQLITE_OK ||
-	    sqlite3_prepare_v2(s->db,
-			       "UPDATE jobs SET state = 'inflight' WHERE id = ?",
-			       -1, &mark, NULL) != SQLITE_OK)
+	    sqlite3_prepare_v2(
+		s->db, "UPDATE jobs SET state = 'inflight' WHERE id = ?", -1,
+		&mark, NULL) != SQLITE_OK)
 		goto sqlerr;
 	sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, now_ms);
@@ -156,10 +156,12 @@ store_jobs_record_one(sqlite3_stmt *ins, sqlite3_stmt *upd,
 		sqlite3_bind_int(ins, 4, a->status);
 	sqlite3_bind_text(ins, 5, a->error, -1, SQLITE_STATIC);
 	sqlite3_bind_text(ins, 6, a->response, -1, SQLITE_STATIC);
-	sqlite3_bind_text(ins, 7, a->outcome == STORE_JOB_RETRY ? "retry" : state,
-			  -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 7,
+			  a->outcome == STORE_JOB_RETRY ? "retry" : state, -1,
+			  SQLITE_STATIC);
 	sqlite3_bind_text(upd, 1, state, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(upd, 2, a->outcome == STORE_JOB_RETRY ? a->next_ms : 0);
+	sqlite3_bind_int64(upd, 2,
+			   a->outcome == STORE_JOB_RETRY ? a->next_ms : 0);
 	if (a->status > 0)
 		sqlite3_bind_int(upd, 3, a->status);
 	sqlite3_bind_text(upd, 4, a->error, -1, SQLITE_STATIC);
@@ -321,10 +323,11 @@ store_sqlite_target_disable(struct store *sto, const char *name, int disabled,
 {
 	return store_jobs_update(
 	    (struct store_sqlite *)sto,
-	    disabled ? "INSERT INTO targets_state (name, disabled, reason, since)"
-		       " VALUES (?1, 1, ?2, ?4) ON CONFLICT (name) DO UPDATE"
-		       " SET disabled = 1, reason = ?2, since = ?4"
-		     : "DELETE FROM targets_state WHERE name = ?1",
+	    disabled
+		? "INSERT INTO targets_state (name, disabled, reason, since)"
+		  " VALUES (?1, 1, ?2, ?4) ON CONFLICT (name) DO UPDATE"
+		  " SET disabled = 1, reason = ?2, since = ?4"
+		: "DELETE FROM targets_state WHERE name = ?1",
 	    name, disabled ? reason : NULL, NULL, now_ms, NULL,
 	    "changing a target's state", err, errlen);
 }

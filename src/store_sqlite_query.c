@@ -241,8 +241,8 @@ store_query_stats(struct store_sqlite *s, const struct store_query *q)
 }
 
 int
-store_sqlite_query(struct store *sto, const struct store_query *q,
-		   cJSON **out, char *err, size_t errlen)
+store_sqlite_query(struct store *sto, const struct store_query *q, cJSON **out,
+		   char *err, size_t errlen)
 {
 	struct store_sqlite *s = (struct store_sqlite *)sto;
 	int rc = 0;
@@ -271,11 +271,12 @@ store_sqlite_query(struct store *sto, const struct store_query *q,
 				       q);
 		break;
 	case STORE_Q_UNMAPPED:
-		*out = store_query_sql(s,
-				       "SELECT customer_id, count(*) AS jobs"
-				       " FROM jobs WHERE state = 'held'"
-				       " GROUP BY customer_id ORDER BY jobs DESC",
-				       q);
+		*out =
+		    store_query_sql(s,
+				    "SELECT customer_id, count(*) AS jobs"
+				    " FROM jobs WHERE state = 'held'"
+				    " GROUP BY customer_id ORDER BY jobs DESC",
+				    q);
 		break;
 	}
 	if (rc == -1 || (*out == NULL && q->kind != STORE_Q_EVENT &&

@@ -75,9 +75,16 @@ target_string(const config_setting_t *s, const char *key, const char *prefix,
 	return config_setting_get_string(m);
 }
 
-static const char *const target_common_keys[] = {
-    "name",	     "type",	      "connect_timeout", "timeout", "ca_file",
-    "tls_insecure", "max_in_flight", "rate",		 "retry",   NULL};
+static const char *const target_common_keys[] = {"name",
+						 "type",
+						 "connect_timeout",
+						 "timeout",
+						 "ca_file",
+						 "tls_insecure",
+						 "max_in_flight",
+						 "rate",
+						 "retry",
+						 NULL};
 
 static int
 target_key_known(const struct target_ops *ops, const char *key)
@@ -105,8 +112,7 @@ target_name_ok(const char *name)
 }
 
 static void __attribute__((format(printf, 3, 4)))
-target_error_at(struct diag *d, const config_setting_t *m, const char *fmt,
-		...)
+target_error_at(struct diag *d, const config_setting_t *m, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -120,8 +126,8 @@ target_error_at(struct diag *d, const config_setting_t *m, const char *fmt,
 
 /* A duration key in milliseconds, kept at *ms when absent. */
 static int
-target_duration(const config_setting_t *s, const char *key,
-		const char *prefix, int64_t *ms, struct diag *d)
+target_duration(const config_setting_t *s, const char *key, const char *prefix,
+		int64_t *ms, struct diag *d)
 {
 	const char *v = target_string(s, key, prefix, 0, d);
 	long secs;
@@ -215,7 +221,8 @@ target_int(const config_setting_t *s, const char *key, const char *prefix,
 	if (m == NULL)
 		return 0;
 	if (config_setting_type(m) != CONFIG_TYPE_INT ||
-	    config_setting_get_int(m) < min || config_setting_get_int(m) > max) {
+	    config_setting_get_int(m) < min ||
+	    config_setting_get_int(m) > max) {
 		diag_error(d, config_setting_source_file(m),
 			   (int)config_setting_source_line(m),
 			   "%s.%s: expected an integer from %d to %d", prefix,
@@ -265,9 +272,9 @@ target_load_delivery(const config_setting_t *e, const char *prefix,
 		else
 			snprintf(path, sizeof(path), "%s/%s", cfgdir, ca);
 		if (access(path, R_OK) == -1) {
-			target_error_at(d, config_setting_get_member(e, "ca_file"),
-					"%s.%s: cannot read the file", prefix,
-					"ca_file");
+			target_error_at(
+			    d, config_setting_get_member(e, "ca_file"),
+			    "%s.%s: cannot read the file", prefix, "ca_file");
 			ret = -1;
 		} else if ((dl->ca_file = strdup(path)) == NULL) {
 			ret = -1;

@@ -161,8 +161,7 @@ worker_new(struct event_base *base, const char *state_dir, char *err,
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		goto fail;
 	}
-	if (store_open_secondary(NULL, state_dir, &w->store, err, errlen) ==
-	    -1)
+	if (store_open_secondary(NULL, state_dir, &w->store, err, errlen) == -1)
 		goto fail;
 	w->wake =
 	    event_new(base, w->efd, EV_READ | EV_PERSIST, worker_wake_cb, w);

@@ -1,7 +1,20 @@
 /*
  * admin: the operator listener.  GET /healthz answers without a token (for
- * service managers and load balancers); every other path needs admin.token
- * when one is configured.
+ * service managers and load balancers); everything else needs admin.token
+ * when one is configured:
+ *
+ *   GET  /metrics                         Prometheus text format
+ *   GET  /api/v1/events?state=&limit=&before=
+ *   GET  /api/v1/events/{id}              the event, its jobs, every attempt
+ *   POST /api/v1/events/{id}/replay       route again with the current rules
+ *   GET  /api/v1/jobs?state=&target=&limit=&before=
+ *   GET  /api/v1/jobs/{id}
+ *   POST /api/v1/jobs/{id}/retry
+ *   POST /api/v1/jobs/retry?state=dead&target=   (bulk)
+ *   POST /api/v1/jobs/release?target=     held jobs go out without a mapping
+ *   GET  /api/v1/targets                  ok, retrying, disabled; in flight
+ *   POST /api/v1/targets/{name}/enable
+ *   GET  /api/v1/customers/unmapped       customer ids holding jobs
  */
 #ifndef PSABRIDGE_ADMIN_H
 #define PSABRIDGE_ADMIN_H
@@ -11,13 +24,25 @@
 struct event_base;
 struct config;
 struct commit;
+struct worker;
+struct deliver;
+struct ingest;
 struct admin;
 
-/* NULL with a message in err on failure; commit is borrowed. */
-struct admin *admin_new(struct event_base *base, const struct config *cfg,
-			struct commit *commit, char *err, size_t errlen);
+/* What the admin listener reads and steers; all borrowed. */
+struct admin_deps {
+	struct commit *commit;
+	struct worker *worker;
+	struct deliver *deliver;
+	struct ingest *ingest;
+};
 
-/* Takes the token and limits of a newly loaded cfg.  0 or -1. */
+/* NULL with a message in err on failure. */
+struct admin *admin_new(struct event_base *base, const struct config *cfg,
+			const struct admin_deps *deps, char *err,
+			size_t errlen);
+
+/* Takes the token of a newly loaded cfg.  0 or -1. */
 int admin_reload(struct admin *a, const struct config *cfg);
 
 void admin_stop(struct admin *a);

@@ -78,6 +78,13 @@ int httpd_connections(const struct httpd *h);
 void httpd_request_begin(struct httpd *h, struct evhttp_request *req);
 
 /* Sends code with body (a JSON document) and Content-Type JSON. */
+/*
+ * Sends code with whatever the caller put in the request's output buffer,
+ * as content_type (borrowed).
+ */
+void httpd_reply_text(struct httpd *h, struct evhttp_request *req, int code,
+		      const char *content_type);
+
 void httpd_reply_json(struct httpd *h, struct evhttp_request *req, int code,
 		      const char *body);
 

@@ -29,6 +29,10 @@ struct ingest *ingest_new(struct event_base *base, const struct config *cfg,
  */
 int ingest_reload(struct ingest *in, const struct config *cfg);
 
+/* Prometheus lines for what ingest refused, appended to buf. */
+struct evbuffer;
+void ingest_metrics(const struct ingest *in, struct evbuffer *buf);
+
 /* Stops accepting; requests that arrive on open connections get 503. */
 void ingest_stop(struct ingest *in);
 

@@ -59,8 +59,9 @@ struct store_event {
 struct store_due {
 	char id[STORE_ID_LEN + 1];
 	char event_id[STORE_ID_LEN + 1];
-	char *rule, *action, *template, *correlate; /* template, correlate: NULL */
-	char *source, *body;			      /* the event's */
+	char *rule, *action, *template,
+	    *correlate;	     /* template, correlate: NULL */
+	char *source, *body; /* the event's */
 	size_t body_len;
 	int64_t received_ms; /* the event's */
 	int64_t created_ms;  /* the job's: the give-up clock starts here */
@@ -130,16 +131,16 @@ struct store_ops {
 	int (*jobs_requeue)(struct store *st, size_t *n, char *err,
 			    size_t errlen);
 	int (*jobs_retry)(struct store *st, const char *job_id,
-			  const char *target, const char *state,
-			  int64_t now_ms, size_t *n, char *err, size_t errlen);
+			  const char *target, const char *state, int64_t now_ms,
+			  size_t *n, char *err, size_t errlen);
 	int (*jobs_add)(struct store *st, const char *event_id,
 			struct store_job *jobs, size_t n, int64_t now_ms,
 			char *err, size_t errlen);
 	int (*target_disable)(struct store *st, const char *name, int disabled,
 			      const char *reason, int64_t now_ms, char *err,
 			      size_t errlen);
-	int (*query)(struct store *st, const struct store_query *q,
-		     cJSON **out, char *err, size_t errlen);
+	int (*query)(struct store *st, const struct store_query *q, cJSON **out,
+		     char *err, size_t errlen);
 };
 
 /* Every backend's handle starts with this. */
@@ -203,8 +204,8 @@ int store_jobs_take(struct store *st, const char *target, size_t limit,
 		    char *err, size_t errlen);
 
 /* Records n attempts and their jobs' new states, in one transaction. */
-int store_jobs_record(struct store *st, const struct store_attempt *a,
-		      size_t n, char *err, size_t errlen);
+int store_jobs_record(struct store *st, const struct store_attempt *a, size_t n,
+		      char *err, size_t errlen);
 
 /*
  * At start: jobs left in flight by a crash are pending again (they are
