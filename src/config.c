@@ -120,7 +120,7 @@ config_show(const char *s, char buf[static CONFIG_SHOW_MAX + 4])
 	return buf;
 }
 
-static const char *
+const char *
 config_type_name(int type)
 {
 	static const char *const names[] = {

@@ -27,6 +27,7 @@
 
 #include <csv.h>
 
+#include "psabridge/config.h"
 #include "psabridge/customers.h"
 
 #define CUSTOMERS_FILE_MAX    (16u << 20) /* bytes in the CSV file */
@@ -675,29 +676,6 @@ customers_conf_error(struct customers_conf *cf, struct diag *d,
 	cf->nerrors++;
 }
 
-static const char *
-customers_type_name(int type)
-{
-	switch (type) {
-	case CONFIG_TYPE_GROUP:
-		return "a group";
-	case CONFIG_TYPE_INT:
-	case CONFIG_TYPE_INT64:
-		return "an integer";
-	case CONFIG_TYPE_FLOAT:
-		return "a float";
-	case CONFIG_TYPE_STRING:
-		return "a string";
-	case CONFIG_TYPE_BOOL:
-		return "a boolean";
-	case CONFIG_TYPE_ARRAY:
-		return "an array";
-	case CONFIG_TYPE_LIST:
-		return "a list";
-	}
-	return "nothing";
-}
-
 static void
 customers_conf_unmapped(struct customers_conf *cf, struct diag *d,
 			const config_setting_t *s)
@@ -714,7 +692,7 @@ customers_conf_unmapped(struct customers_conf *cf, struct diag *d,
 	if (v == NULL) {
 		customers_conf_error(
 		    cf, d, s, "%s.unmapped: expected a string, got %s",
-		    cf->where, customers_type_name(config_setting_type(s)));
+		    cf->where, config_type_name(config_setting_type(s)));
 		return;
 	}
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -749,7 +727,7 @@ customers_conf_read(struct customers_conf *cf, struct diag *d,
 			customers_conf_error(
 			    cf, d, s, "%s.file: expected a string, got %s",
 			    cf->where,
-			    customers_type_name(config_setting_type(s)));
+			    config_type_name(config_setting_type(s)));
 		else if (*config_setting_get_string(s) == '\0')
 			customers_conf_error(cf, d, s, "%s.file: is empty",
 					     cf->where);
@@ -799,7 +777,7 @@ customers_load(const config_setting_t *group, const char *base_dir,
 	if (!config_setting_is_group(group)) {
 		customers_conf_error(
 		    &cf, d, group, "%s: expected a group, got %s", cf.where,
-		    customers_type_name(config_setting_type(group)));
+		    config_type_name(config_setting_type(group)));
 		return -1;
 	}
 	customers_conf_read(&cf, d, group);

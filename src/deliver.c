@@ -27,43 +27,10 @@
 #include "psabridge/store.h"
 #include "psabridge/target.h"
 #include "psabridge/worker.h"
+#include "deliver-internal.h"
 
-#define DELIVER_TICK_MS	    1000
-#define DELIVER_SNIPPET_MAX 2048 /* of a response, kept with the attempt */
-#define DELIVER_NBUCKETS    10
-
-static const double deliver_buckets[DELIVER_NBUCKETS] = {
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10};
-
-struct deliver_target {
-	char name[65];
-	const struct target *t; /* NULL: no longer configured */
-	int in_flight;
-	int taking;    /* a take is with the worker */
-	int disabled;  /* a 410 said so, until an operator enables it */
-	int retrying;  /* the last attempt will be retried */
-	double tokens; /* rate bucket */
-	int64_t refill_ms;
-	char last_error[256];
-	uint64_t outcomes[3];			/* done, retry, dead */
-	uint64_t buckets[DELIVER_NBUCKETS + 1]; /* latency, cumulative later */
-	double latency_sum;
-};
-
-struct deliver {
-	struct event_base *base;
-	struct worker *worker;
-	struct httpc *httpc;
-	struct router *router;
-	struct deliver_target *targets;
-	size_t ntargets;
-	struct event *tick, *flush;
-	struct store_attempt *pending; /* attempts to record */
-	char **pending_strings;	       /* their strings */
-	size_t npending, npending_strings;
-	int ready; /* the requeue at start is done */
-	int stopping;
-};
+const double deliver_buckets[DELIVER_NBUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1,
+						  0.25,	 0.5,  1,     2.5,  10};
 
 /* Frees the strings of one taken job. */
 static void
@@ -285,7 +252,7 @@ deliver_retryable(int status)
 static void deliver_disable(struct deliver *d, struct deliver_target *dt,
 			    const char *reason);
 
-static const char *const deliver_outcome_names[] = {"done", "retry", "dead"};
+const char *const deliver_outcome_names[3] = {"done", "retry", "dead"};
 
 /* The end of one attempt: counters, the log line, the record. */
 static void
@@ -868,92 +835,4 @@ deliver_free(struct deliver *d)
 	free(d->targets);
 	router_unref(d->router);
 	free(d);
-}
-
-/* --- what operators see ------------------------------------------------- */
-
-static const char *
-deliver_state(const struct deliver_target *dt)
-{
-	if (dt->disabled)
-		return "disabled";
-	return dt->retrying ? "retrying" : "ok";
-}
-
-cJSON *
-deliver_targets_json(const struct deliver *d)
-{
-	cJSON *a = cJSON_CreateArray(), *o;
-	size_t i;
-
-	for (i = 0; a != NULL && i < d->ntargets; i++) {
-		const struct deliver_target *dt = &d->targets[i];
-
-		if ((o = cJSON_CreateObject()) == NULL)
-			break;
-		cJSON_AddStringToObject(o, "name", dt->name);
-		cJSON_AddStringToObject(o, "type",
-					dt->t ? dt->t->ops->type : "");
-		cJSON_AddStringToObject(o, "state", deliver_state(dt));
-		cJSON_AddNumberToObject(o, "in_flight", dt->in_flight);
-		cJSON_AddStringToObject(o, "last_error", dt->last_error);
-		cJSON_AddNumberToObject(o, "done", (double)dt->outcomes[0]);
-		cJSON_AddNumberToObject(o, "retried", (double)dt->outcomes[1]);
-		cJSON_AddNumberToObject(o, "dead", (double)dt->outcomes[2]);
-		cJSON_AddItemToArray(a, o);
-	}
-	return a;
-}
-
-void
-deliver_metrics(const struct deliver *d, struct evbuffer *buf)
-{
-	size_t i, b;
-	uint64_t cum;
-
-	evbuffer_add_printf(
-	    buf, "# HELP psabridge_attempts_total Delivery attempts by target "
-		 "and outcome.\n# TYPE psabridge_attempts_total counter\n");
-	for (i = 0; i < d->ntargets; i++)
-		for (b = 0; b < 3; b++)
-			evbuffer_add_printf(
-			    buf,
-			    "psabridge_attempts_total{target=\"%s\","
-			    "outcome=\"%s\"} %llu\n",
-			    d->targets[i].name, deliver_outcome_names[b],
-			    (unsigned long long)d->targets[i].outcomes[b]);
-	evbuffer_add_printf(buf,
-			    "# HELP psabridge_attempt_duration_seconds Time "
-			    "from sending to the answer.\n# TYPE "
-			    "psabridge_attempt_duration_seconds histogram\n");
-	for (i = 0; i < d->ntargets; i++) {
-		const struct deliver_target *dt = &d->targets[i];
-
-		for (b = 0, cum = 0; b <= DELIVER_NBUCKETS; b++) {
-			cum += dt->buckets[b];
-			if (b < DELIVER_NBUCKETS)
-				evbuffer_add_printf(
-				    buf,
-				    "psabridge_attempt_duration_seconds_bucket"
-				    "{target=\"%s\",le=\"%g\"} %llu\n",
-				    dt->name, deliver_buckets[b],
-				    (unsigned long long)cum);
-		}
-		evbuffer_add_printf(
-		    buf,
-		    "psabridge_attempt_duration_seconds_bucket{target=\"%s\","
-		    "le=\"+Inf\"} %llu\n"
-		    "psabridge_attempt_duration_seconds_sum{target=\"%s\"} %g\n"
-		    "psabridge_attempt_duration_seconds_count{target=\"%s\"} "
-		    "%llu\n",
-		    dt->name, (unsigned long long)cum, dt->name,
-		    dt->latency_sum, dt->name, (unsigned long long)cum);
-	}
-	evbuffer_add_printf(buf, "# HELP psabridge_target_up 1 unless the "
-				 "target is disabled.\n# TYPE "
-				 "psabridge_target_up gauge\n");
-	for (i = 0; i < d->ntargets; i++)
-		evbuffer_add_printf(
-		    buf, "psabridge_target_up{target=\"%s\"} %d\n",
-		    d->targets[i].name, !d->targets[i].disabled);
 }

@@ -25,6 +25,7 @@
 
 #include <pcre2.h>
 
+#include "psabridge/config.h"
 #include "psabridge/rules.h"
 #include "rules-internal.h"
 
@@ -120,26 +121,6 @@ rules_show(const char *s, char buf[static RULES_SHOW_SIZE])
 	}
 	strcpy(buf + n, s[i] != '\0' ? "\"..." : "\"");
 	return buf;
-}
-
-static const char *
-rules_type_name(int type)
-{
-	static const char *const names[] = {
-	    [CONFIG_TYPE_GROUP] = "a group",
-	    [CONFIG_TYPE_INT] = "an integer",
-	    [CONFIG_TYPE_INT64] = "an integer",
-	    [CONFIG_TYPE_FLOAT] = "a float",
-	    [CONFIG_TYPE_STRING] = "a string",
-	    [CONFIG_TYPE_BOOL] = "a boolean",
-	    [CONFIG_TYPE_ARRAY] = "an array",
-	    [CONFIG_TYPE_LIST] = "a list",
-	};
-
-	if (type < 0 || (size_t)type >= sizeof(names) / sizeof(names[0]) ||
-	    names[type] == NULL)
-		return "nothing";
-	return names[type];
 }
 
 /*
@@ -243,7 +224,7 @@ rules_members(struct rules_loader *ld, const config_setting_t *group,
 		else if (!rules_type_ok(&keys[k], s))
 			rules_error(ld, s, "%s.%s: expected %s, got %s", where,
 				    name, keys[k].expect,
-				    rules_type_name(config_setting_type(s)));
+				    config_type_name(config_setting_type(s)));
 		else
 			found[k] = s;
 	}
@@ -457,7 +438,7 @@ rules_load_matcher(struct rules_loader *ld, const config_setting_t *s,
 		rules_error(ld, s,
 			    "%s: expected a string \"PATH OP VALUE\", "
 			    "got %s",
-			    where, rules_type_name(config_setting_type(s)));
+			    where, config_type_name(config_setting_type(s)));
 		return;
 	}
 	if ((m = calloc(1, sizeof(*m))) == NULL ||
@@ -618,7 +599,7 @@ rules_load_actions(struct rules_loader *ld, const config_setting_t *s,
 				    "%s: expected a group { target = ...; "
 				    "action = ...; }, got %s",
 				    awhere,
-				    rules_type_name(config_setting_type(e)));
+				    config_type_name(config_setting_type(e)));
 		else
 			rules_load_action(ld, e, awhere, &rule->actions[j]);
 	}
@@ -655,7 +636,7 @@ rules_load_rule(struct rules_loader *ld, const config_setting_t *e,
 		rules_error(ld, e,
 			    "%s: expected a group { name = ...; actions = "
 			    "(...); }, got %s",
-			    where, rules_type_name(config_setting_type(e)));
+			    where, config_type_name(config_setting_type(e)));
 		return;
 	}
 	rules_members(ld, e, where, rules_rule_keys, RK_N, k);
@@ -707,7 +688,7 @@ rules_load_list(struct rules_loader *ld, const config_setting_t *list,
 		rules_error(ld, list,
 			    "%s: expected a list ( { name = ...; ... }, ... ), "
 			    "got %s",
-			    top, rules_type_name(config_setting_type(list)));
+			    top, config_type_name(config_setting_type(list)));
 		return;
 	}
 	if (n == 0)

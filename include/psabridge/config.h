@@ -79,4 +79,10 @@ int config_parse_duration(const char *s, long *seconds);
  */
 int config_parse_address(const char *s, char **host, int *port);
 
+/*
+ * How a libconfig setting type reads in a message: "a string", "an
+ * integer", "a group"...  For every module that reads libconfig settings.
+ */
+const char *config_type_name(int type);
+
 #endif

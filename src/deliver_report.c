@@ -1,0 +1,99 @@
+/*
+ * What operators see of delivery: each target's state for the admin API
+ * and the delivery metrics.
+ */
+#include <stdio.h>
+
+#include <event2/buffer.h>
+
+#include "psabridge/deliver.h"
+#include "psabridge/target.h"
+#include "deliver-internal.h"
+
+/* --- what operators see ------------------------------------------------- */
+
+static const char *
+deliver_state(const struct deliver_target *dt)
+{
+	if (dt->disabled)
+		return "disabled";
+	return dt->retrying ? "retrying" : "ok";
+}
+
+cJSON *
+deliver_targets_json(const struct deliver *d)
+{
+	cJSON *a = cJSON_CreateArray(), *o;
+	size_t i;
+
+	for (i = 0; a != NULL && i < d->ntargets; i++) {
+		const struct deliver_target *dt = &d->targets[i];
+
+		if ((o = cJSON_CreateObject()) == NULL)
+			break;
+		cJSON_AddStringToObject(o, "name", dt->name);
+		cJSON_AddStringToObject(o, "type",
+					dt->t ? dt->t->ops->type : "");
+		cJSON_AddStringToObject(o, "state", deliver_state(dt));
+		cJSON_AddNumberToObject(o, "in_flight", dt->in_flight);
+		cJSON_AddStringToObject(o, "last_error", dt->last_error);
+		cJSON_AddNumberToObject(o, "done", (double)dt->outcomes[0]);
+		cJSON_AddNumberToObject(o, "retried", (double)dt->outcomes[1]);
+		cJSON_AddNumberToObject(o, "dead", (double)dt->outcomes[2]);
+		cJSON_AddItemToArray(a, o);
+	}
+	return a;
+}
+
+void
+deliver_metrics(const struct deliver *d, struct evbuffer *buf)
+{
+	size_t i, b;
+	uint64_t cum;
+
+	evbuffer_add_printf(
+	    buf, "# HELP psabridge_attempts_total Delivery attempts by target "
+		 "and outcome.\n# TYPE psabridge_attempts_total counter\n");
+	for (i = 0; i < d->ntargets; i++)
+		for (b = 0; b < 3; b++)
+			evbuffer_add_printf(
+			    buf,
+			    "psabridge_attempts_total{target=\"%s\","
+			    "outcome=\"%s\"} %llu\n",
+			    d->targets[i].name, deliver_outcome_names[b],
+			    (unsigned long long)d->targets[i].outcomes[b]);
+	evbuffer_add_printf(buf,
+			    "# HELP psabridge_attempt_duration_seconds Time "
+			    "from sending to the answer.\n# TYPE "
+			    "psabridge_attempt_duration_seconds histogram\n");
+	for (i = 0; i < d->ntargets; i++) {
+		const struct deliver_target *dt = &d->targets[i];
+
+		for (b = 0, cum = 0; b <= DELIVER_NBUCKETS; b++) {
+			cum += dt->buckets[b];
+			if (b < DELIVER_NBUCKETS)
+				evbuffer_add_printf(
+				    buf,
+				    "psabridge_attempt_duration_seconds_bucket"
+				    "{target=\"%s\",le=\"%g\"} %llu\n",
+				    dt->name, deliver_buckets[b],
+				    (unsigned long long)cum);
+		}
+		evbuffer_add_printf(
+		    buf,
+		    "psabridge_attempt_duration_seconds_bucket{target=\"%s\","
+		    "le=\"+Inf\"} %llu\n"
+		    "psabridge_attempt_duration_seconds_sum{target=\"%s\"} %g\n"
+		    "psabridge_attempt_duration_seconds_count{target=\"%s\"} "
+		    "%llu\n",
+		    dt->name, (unsigned long long)cum, dt->name,
+		    dt->latency_sum, dt->name, (unsigned long long)cum);
+	}
+	evbuffer_add_printf(buf, "# HELP psabridge_target_up 1 unless the "
+				 "target is disabled.\n# TYPE "
+				 "psabridge_target_up gauge\n");
+	for (i = 0; i < d->ntargets; i++)
+		evbuffer_add_printf(
+		    buf, "psabridge_target_up{target=\"%s\"} %d\n",
+		    d->targets[i].name, !d->targets[i].disabled);
+}
