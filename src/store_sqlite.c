@@ -87,7 +87,6 @@ static const char *const store_sqlite_migrations[] = {
 	(int)(sizeof(store_sqlite_migrations) /                                \
 	      sizeof(store_sqlite_migrations[0]))
 
-
 void
 store_sqlite_error(sqlite3 *db, const char *what, char *err, size_t errlen)
 {
