@@ -147,7 +147,7 @@ admin_run(struct store *st, void *arg)
 	case ADMIN_ENABLE:
 		r->rc =
 		    store_target_disable(st, r->target, 0, NULL, admin_now_ms(),
-					 r->err, sizeof(r->err));
+					 &r->n, r->err, sizeof(r->err));
 		break;
 	}
 }
@@ -197,6 +197,11 @@ admin_done(void *arg)
 		return; /* answered when the commit thread is done */
 	case ADMIN_RETRY:
 	case ADMIN_ENABLE:
+		if (r->op == ADMIN_RETRY && r->id[0] != '\0' && r->n == 0) {
+			httpd_reply_error(a->httpd, r->req, 404, "not_found",
+					  "no such job, or it is in flight");
+			break;
+		}
 		if (r->op == ADMIN_ENABLE)
 			deliver_enable(a->deps.deliver, r->target);
 		else if (r->n > 0)

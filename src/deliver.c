@@ -21,6 +21,7 @@
 #include <event2/event.h>
 
 #include "psabridge/deliver.h"
+#include "psabridge/envelope.h"
 #include "psabridge/httpc.h"
 #include "psabridge/log.h"
 #include "psabridge/router.h"
@@ -156,6 +157,32 @@ deliver_keep(struct deliver *d, const char *s, size_t max)
 	return c;
 }
 
+/*
+ * A response snippet as text the API can show: cut on a UTF-8 boundary,
+ * and a body that is not UTF-8 (binary, another charset) turned into
+ * ASCII with '?' for every other byte.
+ */
+static const char *
+deliver_snippet(struct deliver *d, const char *body)
+{
+	char buf[DELIVER_SNIPPET_MAX + 1];
+	size_t n, i, where;
+
+	if (body == NULL)
+		return NULL;
+	n = strnlen(body, DELIVER_SNIPPET_MAX);
+	while (n > 0 && n < strlen(body) &&
+	       ((unsigned char)body[n] & 0xc0) == 0x80)
+		n--;
+	memcpy(buf, body, n);
+	buf[n] = '\0';
+	if (envelope_check_utf8(buf, n, &where) == -1)
+		for (i = 0; i < n; i++)
+			if ((unsigned char)buf[i] >= 0x80)
+				buf[i] = '?';
+	return deliver_keep(d, buf, n);
+}
+
 static void
 deliver_record(struct deliver *d, const struct store_attempt *a)
 {
@@ -171,8 +198,7 @@ deliver_record(struct deliver *d, const struct store_attempt *a)
 	d->pending = p;
 	p[d->npending] = *a;
 	p[d->npending].error = deliver_keep(d, a->error, 1024);
-	p[d->npending].response =
-	    deliver_keep(d, a->response, DELIVER_SNIPPET_MAX);
+	p[d->npending].response = deliver_snippet(d, a->response);
 	p[d->npending].ticket_id = deliver_keep(d, a->ticket_id, 256);
 	d->npending++;
 	event_active(d->flush, EV_TIMEOUT, 1);
@@ -640,8 +666,8 @@ deliver_disable_run(struct store *st, void *arg)
 	struct deliver_disable_op *op = arg;
 	char err[256];
 
-	if (store_target_disable(st, op->name, 1, op->reason, op->now_ms, err,
-				 sizeof(err)) == -1)
+	if (store_target_disable(st, op->name, 1, op->reason, op->now_ms, NULL,
+				 err, sizeof(err)) == -1)
 		log_error("msg=\"disabling a target failed\" target=%s "
 			  "error=\"%s\"",
 			  op->name, err);

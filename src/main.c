@@ -18,6 +18,7 @@
 #include "psabridge/config.h"
 #include "psabridge/diag.h"
 #include "psabridge/log.h"
+#include "psabridge/queue.h"
 #include "psabridge/render.h"
 #include "psabridge/router.h"
 #include "psabridge/server.h"
@@ -36,6 +37,7 @@ static const char main_usage[] =
     "  render -c FILE [EVENT.json]  show what an event would become\n"
     "  template FILE [DATA.json]    render one template file\n"
     "  backup -c FILE DEST          copy the store to DEST while running\n"
+    "  queue COMMAND -c FILE        list, show, retry, release jobs\n"
     "\n"
     "'psabridge COMMAND --help' tells more about a command.\n";
 
@@ -257,6 +259,8 @@ main(int argc, char **argv)
 		return render_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "template") == 0)
 		return render_template_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "queue") == 0)
+		return queue_main(argc - 1, argv + 1);
 	fprintf(stderr, "psabridge: unknown command \"%s\"\n\n", cmd);
 	fputs(main_usage, stderr);
 	return EXIT_USAGE;

@@ -46,7 +46,8 @@ int store_sqlite_jobs_add(struct store *st, const char *event_id,
 			  char *err, size_t errlen);
 int store_sqlite_target_disable(struct store *st, const char *name,
 				int disabled, const char *reason,
-				int64_t now_ms, char *err, size_t errlen);
+				int64_t now_ms, size_t *n, char *err,
+				size_t errlen);
 int store_sqlite_query(struct store *st, const struct store_query *q,
 		       cJSON **out, char *err, size_t errlen);
 

@@ -139,11 +139,11 @@ store_jobs_add(struct store *st, const char *event_id, struct store_job *jobs,
 
 int
 store_target_disable(struct store *st, const char *name, int disabled,
-		     const char *reason, int64_t now_ms, char *err,
+		     const char *reason, int64_t now_ms, size_t *n, char *err,
 		     size_t errlen)
 {
-	return st->ops->target_disable(st, name, disabled, reason, now_ms, err,
-				       errlen);
+	return st->ops->target_disable(st, name, disabled, reason, now_ms, n,
+				       err, errlen);
 }
 
 int

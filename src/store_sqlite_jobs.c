@@ -318,8 +318,8 @@ out:
 
 int
 store_sqlite_target_disable(struct store *sto, const char *name, int disabled,
-			    const char *reason, int64_t now_ms, char *err,
-			    size_t errlen)
+			    const char *reason, int64_t now_ms, size_t *n,
+			    char *err, size_t errlen)
 {
 	return store_jobs_update(
 	    (struct store_sqlite *)sto,
@@ -328,6 +328,6 @@ store_sqlite_target_disable(struct store *sto, const char *name, int disabled,
 		  " VALUES (?1, 1, ?2, ?4) ON CONFLICT (name) DO UPDATE"
 		  " SET disabled = 1, reason = ?2, since = ?4"
 		: "DELETE FROM targets_state WHERE name = ?1",
-	    name, disabled ? reason : NULL, NULL, now_ms, NULL,
+	    name, disabled ? reason : NULL, NULL, now_ms, n,
 	    "changing a target's state", err, errlen);
 }

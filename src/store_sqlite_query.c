@@ -106,7 +106,8 @@ store_query_sql(struct store_sqlite *s, const char *sql,
 
 #define STORE_Q_JOB_COLUMNS                                                    \
 	"j.id, j.event_id, j.rule, j.target, j.action, j.template,"            \
-	" j.correlate, j.customer_id, j.state, j.created_at, j.attempts,"      \
+	" j.correlate, j.customer_id, j.state, j.created_at,"                  \
+	" j.attempts AS attempt_count,"                                        \
 	" j.next_at, j.last_status, j.last_error, j.ticket_id, j.finished_at"
 
 static const char store_q_events[] =

@@ -137,8 +137,8 @@ struct store_ops {
 			struct store_job *jobs, size_t n, int64_t now_ms,
 			char *err, size_t errlen);
 	int (*target_disable)(struct store *st, const char *name, int disabled,
-			      const char *reason, int64_t now_ms, char *err,
-			      size_t errlen);
+			      const char *reason, int64_t now_ms, size_t *n,
+			      char *err, size_t errlen);
 	int (*query)(struct store *st, const struct store_query *q, cJSON **out,
 		     char *err, size_t errlen);
 };
@@ -227,10 +227,13 @@ int store_jobs_add(struct store *st, const char *event_id,
 		   struct store_job *jobs, size_t n, int64_t now_ms, char *err,
 		   size_t errlen);
 
-/* Disables (a 410 said so) or enables a target.  0 or -1. */
+/*
+ * Disables (a 410 said so) or enables a target; *n (may be NULL) says
+ * whether anything changed.  0 or -1.
+ */
 int store_target_disable(struct store *st, const char *name, int disabled,
-			 const char *reason, int64_t now_ms, char *err,
-			 size_t errlen);
+			 const char *reason, int64_t now_ms, size_t *n,
+			 char *err, size_t errlen);
 
 /*
  * Answers q as JSON (caller frees with cJSON_Delete()); for STORE_Q_EVENT
