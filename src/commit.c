@@ -249,6 +249,8 @@ commit_count(struct commit *c, struct commit_item *batch, size_t nvalid, int rc,
 	for (it = batch; it != NULL; it = it->next) {
 		const struct store_event *ev = &it->ev;
 
+		if (it->replay_of[0] != '\0')
+			continue; /* no callback came in */
 		c->stats.stored += ev->outcome == STORE_STORED;
 		c->stats.duplicates += ev->outcome == STORE_DUPLICATE;
 		c->stats.rejected += ev->outcome == STORE_REJECTED;

@@ -43,7 +43,13 @@ struct deliver {
 	struct router *router;
 	struct deliver_target *targets;
 	size_t ntargets;
-	struct event *tick, *flush;
+	/*
+	 * tick: the periodic look (EV_PERSIST, 1 s); kick: a one-off look
+	 * now.  Separate events: activating a persistent timer by hand
+	 * re-arms it a period later than it was due, so kicks would keep
+	 * pushing the periodic look (and every retry) back.
+	 */
+	struct event *tick, *kick, *flush;
 	struct store_attempt *pending; /* attempts to record */
 	char **pending_strings;	       /* their strings */
 	size_t npending, npending_strings;

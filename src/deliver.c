@@ -343,10 +343,15 @@ deliver_classify(struct deliver_job *j, struct store_attempt *a,
 		return;
 	}
 	if (now - j->due.created_ms >= j->give_up_ms) {
+		char last[400];
+
 		a->outcome = STORE_JOB_DEAD;
-		snprintf(j->errbuf, sizeof(j->errbuf),
-			 "gave up after retry.give_up_after; last: %s",
+		/* a->error may point into errbuf: copy it out first */
+		snprintf(last, sizeof(last), "%s",
 			 a->error ? a->error : "no answer");
+		snprintf(j->errbuf, sizeof(j->errbuf),
+			 "gave up after retry.give_up_after; last: %.400s",
+			 last);
 		a->error = j->errbuf;
 		return;
 	}
@@ -649,7 +654,7 @@ void
 deliver_kick(struct deliver *d)
 {
 	if (d != NULL && !d->stopping)
-		event_active(d->tick, EV_TIMEOUT, 1);
+		event_active(d->kick, EV_TIMEOUT, 1);
 }
 
 /* --- targets, start, reload --------------------------------------------- */
@@ -808,9 +813,10 @@ deliver_new(struct event_base *base, struct worker *w, struct httpc *h,
 	d->httpc = h;
 	d->router = router_ref(router);
 	d->tick = event_new(base, -1, EV_PERSIST, deliver_tick_cb, d);
+	d->kick = event_new(base, -1, 0, deliver_tick_cb, d);
 	d->flush = event_new(base, -1, 0, deliver_flush_cb, d);
 	s->d = d;
-	if (d->tick == NULL || d->flush == NULL ||
+	if (d->tick == NULL || d->kick == NULL || d->flush == NULL ||
 	    deliver_set_targets(d, targets) == -1 ||
 	    event_add(d->tick, &tv) == -1 ||
 	    worker_submit(w, deliver_start_run, deliver_start_done, s) == -1) {
@@ -844,6 +850,8 @@ deliver_stop(struct deliver *d)
 	d->stopping = 1;
 	if (d->tick != NULL)
 		event_del(d->tick);
+	if (d->kick != NULL)
+		event_del(d->kick);
 	deliver_flush_cb(-1, 0, d); /* what finished is recorded */
 }
 
@@ -855,6 +863,8 @@ deliver_free(struct deliver *d)
 	deliver_stop(d);
 	if (d->tick != NULL)
 		event_free(d->tick);
+	if (d->kick != NULL)
+		event_free(d->kick);
 	if (d->flush != NULL)
 		event_free(d->flush);
 	free(d->pending);
