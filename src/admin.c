@@ -311,20 +311,69 @@ admin_metrics_store(struct evbuffer *buf, const cJSON *stats)
 		cJSON_GetNumberValue(cJSON_GetObjectItem(row, "count")));
 }
 
+/* Label values come from vendors: escape as the text format says. */
+static const char *
+admin_label(const char *v, char *buf, size_t size)
+{
+	size_t o = 0;
+
+	for (; *v != '\0' && o + 3 < size; v++) {
+		if (*v == '"' || *v == '\\')
+			buf[o++] = '\\';
+		if (*v == '\n') {
+			buf[o++] = '\\';
+			buf[o++] = 'n';
+			continue;
+		}
+		buf[o++] = *v;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+static void
+admin_metrics_kind(struct evbuffer *buf, const struct commit_kind *k)
+{
+	static const char *const outcomes[] = {"stored", "duplicate",
+					       "rejected"};
+	const uint64_t n[] = {k->stored, k->duplicates, k->rejected};
+	char src[160], ev[300];
+	size_t o;
+
+	for (o = 0; o < 3; o++)
+		if (n[o] > 0)
+			evbuffer_add_printf(
+			    buf,
+			    "psabridge_events_received_total{source=\"%s\","
+			    "event=\"%s\",outcome=\"%s\"} %llu\n",
+			    admin_label(k->source, src, sizeof(src)),
+			    admin_label(k->event, ev, sizeof(ev)), outcomes[o],
+			    (unsigned long long)n[o]);
+}
+
+static void
+admin_metrics_kinds(struct evbuffer *buf, const struct commit_stats *st)
+{
+	size_t i;
+
+	evbuffer_add_printf(
+	    buf, "# HELP psabridge_events_received_total Callbacks with a "
+		 "valid token, by source, event type and outcome.\n# TYPE "
+		 "psabridge_events_received_total counter\n");
+	for (i = 0; i < st->nkinds; i++)
+		admin_metrics_kind(buf, &st->kinds[i]);
+	admin_metrics_kind(buf, &st->kinds[COMMIT_NKINDS]); /* "other" */
+}
+
 static void
 admin_metrics_commit(struct evbuffer *buf, const struct commit_stats *st)
 {
 	uint64_t cum = 0;
 	size_t b;
 
+	admin_metrics_kinds(buf, st);
 	evbuffer_add_printf(
 	    buf,
-	    "# HELP psabridge_events_received_total Callbacks the commit "
-	    "thread handled, by outcome.\n"
-	    "# TYPE psabridge_events_received_total counter\n"
-	    "psabridge_events_received_total{outcome=\"stored\"} %llu\n"
-	    "psabridge_events_received_total{outcome=\"duplicate\"} %llu\n"
-	    "psabridge_events_received_total{outcome=\"rejected\"} %llu\n"
 	    "# HELP psabridge_events_routed_total Stored events by routing.\n"
 	    "# TYPE psabridge_events_routed_total counter\n"
 	    "psabridge_events_routed_total{result=\"unrouted\"} %llu\n"
@@ -336,9 +385,8 @@ admin_metrics_commit(struct evbuffer *buf, const struct commit_stats *st)
 	    "# HELP psabridge_commit_duration_seconds Ingest transactions, "
 	    "fsync included.\n"
 	    "# TYPE psabridge_commit_duration_seconds histogram\n",
-	    (unsigned long long)st->stored, (unsigned long long)st->duplicates,
-	    (unsigned long long)st->rejected, (unsigned long long)st->unrouted,
-	    (unsigned long long)st->dropped, (unsigned long long)st->failures);
+	    (unsigned long long)st->unrouted, (unsigned long long)st->dropped,
+	    (unsigned long long)st->failures);
 	for (b = 0; b < COMMIT_NBUCKETS; b++) {
 		cum += st->latency[b];
 		evbuffer_add_printf(

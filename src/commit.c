@@ -227,6 +227,32 @@ commit_replays(struct commit *c, struct commit_item *batch)
 	}
 }
 
+/* The counters of it's source and event type, under mu. */
+static struct commit_kind *
+commit_kind(struct commit_stats *st, const struct commit_item *it)
+{
+	const char *event =
+	    it->ev.outcome == STORE_REJECTED ? "" : it->event_type;
+	struct commit_kind *k;
+	size_t i;
+
+	for (i = 0; i < st->nkinds; i++) {
+		k = &st->kinds[i];
+		if (strcmp(k->source, it->ev.source) == 0 &&
+		    strcmp(k->event, event) == 0)
+			return k;
+	}
+	if (st->nkinds == COMMIT_NKINDS) {
+		k = &st->kinds[COMMIT_NKINDS];
+		snprintf(k->event, sizeof(k->event), "other");
+		return k;
+	}
+	k = &st->kinds[st->nkinds++];
+	snprintf(k->source, sizeof(k->source), "%s", it->ev.source);
+	snprintf(k->event, sizeof(k->event), "%s", event);
+	return k;
+}
+
 /* Counters for /metrics, under mu. */
 static void
 commit_count(struct commit *c, struct commit_item *batch, size_t nvalid, int rc,
@@ -248,9 +274,14 @@ commit_count(struct commit *c, struct commit_item *batch, size_t nvalid, int rc,
 	c->stats.failures += rc == -1;
 	for (it = batch; it != NULL; it = it->next) {
 		const struct store_event *ev = &it->ev;
+		struct commit_kind *k;
 
-		if (it->replay_of[0] != '\0')
-			continue; /* no callback came in */
+		if (it->replay_of[0] != '\0' || ev->outcome == STORE_FAILED)
+			continue; /* no callback came in, or not counted yet */
+		k = commit_kind(&c->stats, it);
+		k->stored += ev->outcome == STORE_STORED;
+		k->duplicates += ev->outcome == STORE_DUPLICATE;
+		k->rejected += ev->outcome == STORE_REJECTED;
 		c->stats.stored += ev->outcome == STORE_STORED;
 		c->stats.duplicates += ev->outcome == STORE_DUPLICATE;
 		c->stats.rejected += ev->outcome == STORE_REJECTED;

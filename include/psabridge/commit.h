@@ -38,7 +38,21 @@ struct commit_item {
 #define COMMIT_NBUCKETS 8
 extern const double COMMIT_BUCKETS_MS[COMMIT_NBUCKETS];
 
+/*
+ * Callbacks by source and event type, for /metrics.  Event types come
+ * from the vendor: past COMMIT_NKINDS pairs the rest are counted under
+ * event "other", so a sender cannot grow the metrics without bound.
+ */
+#define COMMIT_NKINDS 64
+struct commit_kind {
+	char source[65];
+	char event[ENVELOPE_EVENT_MAX + 1]; /* "": rejected, none known */
+	uint64_t stored, duplicates, rejected;
+};
+
 struct commit_stats {
+	struct commit_kind kinds[COMMIT_NKINDS + 1]; /* the last: "other" */
+	size_t nkinds;
 	uint64_t batches;  /* transactions attempted */
 	uint64_t events;   /* events in them */
 	uint64_t failures; /* transactions that failed */
