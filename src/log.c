@@ -35,7 +35,7 @@ log_enabled(enum log_level level)
 }
 
 /* Formats one line (with its newline) into line; returns its length. */
-static size_t
+static size_t __attribute__((format(printf, 4, 0)))
 log_format(char *line, size_t size, enum log_level level, const char *fmt,
 	   va_list ap)
 {
@@ -69,7 +69,7 @@ log_write(const char *buf, size_t n)
 		return;
 }
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 log_vwrite(enum log_level level, const char *fmt, va_list ap)
 {
 	char line[LOG_LINE_MAX];
