@@ -2,6 +2,7 @@
  * The target table and what every kind shares: loading the list,
  * rendering a job's template, freeing requests.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,9 +157,9 @@ target_rate(const config_setting_t *s, const char *prefix,
 
 	if (v == NULL)
 		return config_setting_get_member(s, "rate") ? -1 : 0;
-	n = strtod(v, &end);
-	if (n <= 0 || end == v || end[0] != '/' || end[2] != '\0' ||
-	    strchr("smh", end[1]) == NULL) {
+	n = (v[0] >= '0' && v[0] <= '9') ? strtod(v, &end) : 0;
+	if (!(n > 0 && n <= 1e9) || end[0] != '/' || end[1] == '\0' ||
+	    end[2] != '\0' || strchr("smh", end[1]) == NULL) {
 		target_error_at(d, config_setting_get_member(s, "rate"),
 				"%s.%s: expected \"N/s\", \"N/m\" or "
 				"\"N/h\", e.g. \"10000/h\"",
@@ -201,10 +202,9 @@ target_retry(const config_setting_t *s, const char *prefix,
 			ret = -1;
 		}
 	}
-	if (target_duration(r, "first", where, &dl->retry_first_ms, d) ||
-	    target_duration(r, "max", where, &dl->retry_max_ms, d) ||
-	    target_duration(r, "give_up_after", where, &dl->give_up_ms, d))
-		ret = -1;
+	ret |= target_duration(r, "first", where, &dl->retry_first_ms, d);
+	ret |= target_duration(r, "max", where, &dl->retry_max_ms, d);
+	ret |= target_duration(r, "give_up_after", where, &dl->give_up_ms, d);
 	if (ret == 0 && dl->retry_max_ms < dl->retry_first_ms) {
 		target_error_at(d, r, "%s: max is shorter than first", where);
 		ret = -1;
@@ -249,12 +249,13 @@ target_load_delivery(const config_setting_t *e, const char *prefix,
 	dl->retry_max_ms = 3600 * 1000;
 	dl->give_up_ms = 72LL * 3600 * 1000;
 	dl->max_in_flight = 4;
-	if (target_duration(e, "connect_timeout", prefix, &ct, d) ||
-	    target_duration(e, "timeout", prefix, &to, d) ||
-	    target_int(e, "max_in_flight", prefix, 1, 256, &dl->max_in_flight,
-		       d) ||
-	    target_rate(e, prefix, dl, d) || target_retry(e, prefix, dl, d))
-		ret = -1;
+	/* each checked, so that every mistake is reported at once */
+	ret |= target_duration(e, "connect_timeout", prefix, &ct, d);
+	ret |= target_duration(e, "timeout", prefix, &to, d);
+	ret |= target_int(e, "max_in_flight", prefix, 1, 256,
+			  &dl->max_in_flight, d);
+	ret |= target_rate(e, prefix, dl, d);
+	ret |= target_retry(e, prefix, dl, d);
 	dl->connect_timeout_ms = (long)ct;
 	dl->timeout_ms = (long)to;
 	if ((m = config_setting_get_member(e, "tls_insecure")) != NULL) {
@@ -272,9 +273,10 @@ target_load_delivery(const config_setting_t *e, const char *prefix,
 		else
 			snprintf(path, sizeof(path), "%s/%s", cfgdir, ca);
 		if (access(path, R_OK) == -1) {
-			target_error_at(
-			    d, config_setting_get_member(e, "ca_file"),
-			    "%s.%s: cannot read the file", prefix, "ca_file");
+			target_error_at(d,
+					config_setting_get_member(e, "ca_file"),
+					"%s.%s: cannot read \"%s\": %s", prefix,
+					"ca_file", path, strerror(errno));
 			ret = -1;
 		} else if ((dl->ca_file = strdup(path)) == NULL) {
 			ret = -1;

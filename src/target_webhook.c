@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -221,6 +222,9 @@ target_webhook_urlcheck(const char *url, const char *method,
 {
 	int ret = 0;
 
+	CURLU *u = curl_url();
+	CURLUcode rc = CURLUE_OUT_OF_MEMORY;
+
 	if (strncmp(url, "https://", 8) != 0 &&
 	    strncmp(url, "http://", 7) != 0) {
 		diag_error(d, config_setting_source_file(s),
@@ -228,7 +232,16 @@ target_webhook_urlcheck(const char *url, const char *method,
 			   "%s.url: must start with https:// or http://",
 			   prefix);
 		ret = -1;
+	} else if (u == NULL ||
+		   (rc = curl_url_set(u, CURLUPART_URL, url, 0)) != CURLUE_OK) {
+		/* the same parser that will send it: no surprise at delivery */
+		diag_error(d, config_setting_source_file(s),
+			   (int)config_setting_source_line(s),
+			   "%s.url: not a valid URL: %s", prefix,
+			   curl_url_strerror(rc));
+		ret = -1;
 	}
+	curl_url_cleanup(u);
 	if (strcmp(method, "POST") != 0 && strcmp(method, "PUT") != 0 &&
 	    strcmp(method, "PATCH") != 0) {
 		diag_error(d, config_setting_source_file(s),

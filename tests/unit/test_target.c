@@ -946,6 +946,42 @@ test_a_default_template_that_does_not_exist_is_a_load_error(void **state)
 }
 
 static void
+test_every_bad_delivery_setting_is_reported_at_once(void **state)
+{
+	struct fx *fx = *state;
+
+	fx_load_fails(fx,
+		      "targets = ( { name = \"w\"; type = \"webhook\";\n"
+		      "  url = \"https://bad host/x\"; rate = \"10/\";\n"
+		      "  max_in_flight = 0; connect_timeout = \"x\";\n"
+		      "  retry = { first = \"q\"; max = \"1s\"; }; } );\n",
+		      5);
+}
+
+static void
+test_rates_that_are_not_numbers_are_refused(void **state)
+{
+	struct fx *fx = *state;
+	static const char *const bad[] = {"nan/s", "inf/s", " 1e3/h", "10/",
+					  "10/x",  "0/s",   "-1/s",   "5/ss"};
+	char cfg[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(cfg, sizeof(cfg),
+			 "targets = ( { name = \"f\"; type = \"file\"; "
+			 "path = \"x\"; rate = \"%s\"; } );\n",
+			 bad[i]);
+		fx_load_fails(fx, cfg, 1);
+		fx_reset(fx);
+	}
+	fx_load_ok(fx, "targets = ( { name = \"f\"; type = \"file\"; "
+		       "path = \"x\"; rate = \"10000/h\"; } );\n");
+	assert_true(fx->ts.list[0].dl.rate_per_s > 2.7 &&
+		    fx->ts.list[0].dl.rate_per_s < 2.8);
+}
+
+static void
 test_a_configured_content_type_replaces_the_automatic_one(void **state)
 {
 	static const char *const names[] = {"Content-Type", "content-type"};
@@ -1166,6 +1202,8 @@ main(void)
 	    T(test_a_secret_header_with_a_line_break_is_a_load_error),
 	    T(test_a_readable_secret_file_header_draws_a_warning),
 	    T(test_a_configured_content_type_replaces_the_automatic_one),
+	    T(test_every_bad_delivery_setting_is_reported_at_once),
+	    T(test_rates_that_are_not_numbers_are_refused),
 	    T(test_a_secret_file_header_is_relative_to_the_config_folder),
 	    T(test_a_default_template_that_does_not_exist_is_a_load_error),
 	    T(test_header_and_signing_secret_errors_are_reported_together),
