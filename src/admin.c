@@ -23,7 +23,9 @@
 #include "psabridge/httpd.h"
 #include "psabridge/ingest.h"
 #include "psabridge/log.h"
+#include "psabridge/router.h"
 #include "psabridge/store.h"
+#include "psabridge/webui.h"
 #include "psabridge/worker.h"
 
 #define ADMIN_ARG_MAX 128
@@ -51,6 +53,8 @@ struct admin_req {
 	struct store_query q;
 	char id[ADMIN_ARG_MAX], state[ADMIN_ARG_MAX], target[ADMIN_ARG_MAX],
 	    before[ADMIN_ARG_MAX];
+	char event_type[ADMIN_ARG_MAX], customer[ADMIN_ARG_MAX],
+	    host[ADMIN_ARG_MAX], job_state[ADMIN_ARG_MAX];
 	cJSON *out;
 	size_t n;
 	int rc;
@@ -458,10 +462,19 @@ admin_req_new(struct admin *a, struct evhttp_request *req, enum admin_op op)
 	admin_param(&params, "target", r->target);
 	admin_param(&params, "before", r->before);
 	admin_param(&params, "limit", limit);
+	admin_param(&params, "event_type", r->event_type);
+	admin_param(&params, "customer", r->customer);
+	admin_param(&params, "host", r->host);
+	admin_param(&params, "job_state", r->job_state);
 	evhttp_clear_headers(&params);
 	r->q.state = r->state[0] ? r->state : NULL;
 	r->q.target = r->target[0] ? r->target : NULL;
 	r->q.before = r->before[0] ? r->before : NULL;
+	r->q.event_type = r->event_type[0] ? r->event_type : NULL;
+	r->q.customer = r->customer[0] ? r->customer : NULL;
+	r->q.host = r->host[0] ? r->host : NULL;
+	r->q.job_state = r->job_state[0] ? r->job_state : NULL;
+	r->q.now_ms = admin_now_ms();
 	r->q.limit = (size_t)strtoul(limit, NULL, 10);
 	r->q.id = r->id;
 	return r;
@@ -505,6 +518,60 @@ admin_targets(struct admin *a, struct evhttp_request *req)
 	cJSON_Delete(t);
 }
 
+static cJSON *
+admin_rule_json(const struct rules_rule *rule)
+{
+	cJSON *o = cJSON_CreateObject(), *m, *acts, *act;
+	size_t i;
+
+	if (o == NULL)
+		return NULL;
+	cJSON_AddStringToObject(o, "name", rule->name);
+	cJSON_AddBoolToObject(o, "enabled", rule->enabled);
+	cJSON_AddBoolToObject(o, "continue", rule->cont);
+	cJSON_AddNumberToObject(o, "line", rule->line);
+	m = cJSON_AddArrayToObject(o, "match");
+	for (i = 0; m != NULL && i < rule->nmatchers; i++)
+		cJSON_AddItemToArray(m, cJSON_CreateString(rules_matcher_text(
+					    rule->matchers[i])));
+	acts = cJSON_AddArrayToObject(o, "actions");
+	for (i = 0; acts != NULL && i < rule->nactions; i++) {
+		const struct rules_action *ra = &rule->actions[i];
+
+		if ((act = cJSON_CreateObject()) == NULL)
+			break;
+		cJSON_AddStringToObject(act, "target", ra->target);
+		cJSON_AddStringToObject(act, "action",
+					router_action_name(ra->kind));
+		if (ra->template != NULL)
+			cJSON_AddStringToObject(act, "template", ra->template);
+		if (ra->correlate != NULL)
+			cJSON_AddStringToObject(act, "correlate",
+						ra->correlate);
+		cJSON_AddItemToArray(acts, act);
+	}
+	return o;
+}
+
+/*
+ * The rules of the running configuration, in order, as the web page shows
+ * them beside a job's rule name.  Names, matchers and actions only: the
+ * rules hold no secret.
+ */
+static void
+admin_rules(struct admin *a, struct evhttp_request *req)
+{
+	const struct rules *rs =
+	    a->deps.router != NULL ? router_rules(a->deps.router) : NULL;
+	cJSON *arr = cJSON_CreateArray();
+	size_t i;
+
+	for (i = 0; arr != NULL && rs != NULL && i < rs->nrules; i++)
+		cJSON_AddItemToArray(arr, admin_rule_json(&rs->rules[i]));
+	admin_reply_cjson(a, req, 200, arr);
+	cJSON_Delete(arr);
+}
+
 /* A route: method, prefix, suffix ("" for an exact path), what to do. */
 struct admin_route {
 	enum evhttp_cmd_type method;
@@ -516,6 +583,8 @@ struct admin_route {
 
 static const struct admin_route admin_routes[] = {
     {EVHTTP_REQ_GET, "/metrics", NULL, ADMIN_METRICS, STORE_Q_STATS, NULL},
+    {EVHTTP_REQ_GET, "/api/v1/overview", NULL, ADMIN_QUERY, STORE_Q_OVERVIEW,
+     NULL},
     {EVHTTP_REQ_GET, "/api/v1/events", NULL, ADMIN_QUERY, STORE_Q_EVENTS, NULL},
     {EVHTTP_REQ_GET, "/api/v1/jobs", NULL, ADMIN_QUERY, STORE_Q_JOBS, NULL},
     {EVHTTP_REQ_GET, "/api/v1/customers/unmapped", NULL, ADMIN_QUERY,
@@ -584,6 +653,10 @@ admin_dispatch(struct admin *a, struct evhttp_request *req, const char *path)
 		admin_targets(a, req);
 		return;
 	}
+	if (method == EVHTTP_REQ_GET && strcmp(path, "/api/v1/rules") == 0) {
+		admin_rules(a, req);
+		return;
+	}
 	if ((rt = admin_route(path, id, &method_ok, method)) == NULL) {
 		if (method_ok == -1)
 			httpd_reply_error(a->httpd, req, 405,
@@ -636,6 +709,10 @@ admin_handle(struct evhttp_request *req, void *arg)
 		admin_healthz(a, req);
 		return;
 	}
+	if (path != NULL && webui_owns(path)) {
+		webui_serve(a->httpd, req, path); /* public: logs in itself */
+		return;
+	}
 	if (!admin_token_ok(a, req)) {
 		httpd_reply_error(a->httpd, req, 401, "unauthorized",
 				  "missing or wrong admin token");
@@ -676,6 +753,13 @@ admin_reload(struct admin *a, const struct config *cfg)
 {
 	admin_set_token(a, cfg->admin_token);
 	return 0;
+}
+
+void
+admin_set_router(struct admin *a, struct router *r)
+{
+	if (a != NULL)
+		a->deps.router = r;
 }
 
 void

@@ -282,6 +282,12 @@ rules_matcher_free(struct rules_matcher *m)
 	free(m);
 }
 
+const char *
+rules_matcher_text(const struct rules_matcher *m)
+{
+	return m != NULL && m->text != NULL ? m->text : "";
+}
+
 /* Names of [A-Za-z0-9_]+ joined by single dots. */
 static int
 rules_path_ok(const char *p, size_t n)

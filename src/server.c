@@ -119,6 +119,7 @@ server_reload(struct server *s)
 	}
 	commit_set_router(s->commit, r);
 	deliver_reload(s->deliver, &cfg->targets, r);
+	admin_set_router(s->admin, r);
 	router_unref(s->router);
 	s->router = r;
 	r = NULL;
@@ -198,7 +199,7 @@ server_start(struct server *s)
 	commit_on_jobs(s->commit, server_jobs_stored, s);
 	if (s->cfg->admin_listen != NULL) {
 		struct admin_deps deps = {s->commit, s->worker, s->deliver,
-					  s->ingest};
+					  s->ingest, s->router};
 
 		if ((s->admin = admin_new(s->base, s->cfg, &deps, err,
 					  sizeof(err))) == NULL) {

@@ -87,6 +87,16 @@ store_query_prepare(struct store_sqlite *s, const char *sql,
 		sqlite3_bind_text(st, i, q->before, -1, SQLITE_STATIC);
 	if ((i = sqlite3_bind_parameter_index(st, ":limit")) > 0)
 		sqlite3_bind_int64(st, i, (sqlite3_int64)limit);
+	if ((i = sqlite3_bind_parameter_index(st, ":event_type")) > 0)
+		sqlite3_bind_text(st, i, q->event_type, -1, SQLITE_STATIC);
+	if ((i = sqlite3_bind_parameter_index(st, ":customer")) > 0)
+		sqlite3_bind_text(st, i, q->customer, -1, SQLITE_STATIC);
+	if ((i = sqlite3_bind_parameter_index(st, ":host")) > 0)
+		sqlite3_bind_text(st, i, q->host, -1, SQLITE_STATIC);
+	if ((i = sqlite3_bind_parameter_index(st, ":job_state")) > 0)
+		sqlite3_bind_text(st, i, q->job_state, -1, SQLITE_STATIC);
+	if ((i = sqlite3_bind_parameter_index(st, ":now")) > 0)
+		sqlite3_bind_int64(st, i, (sqlite3_int64)q->now_ms);
 	return st;
 }
 
@@ -110,10 +120,31 @@ store_query_sql(struct store_sqlite *s, const char *sql,
 	" j.attempts AS attempt_count,"                                        \
 	" j.next_at, j.last_status, j.last_error, j.ticket_id, j.finished_at"
 
+/*
+ * The customer and the hostname are read from the stored body: the events
+ * table has no columns for them, and a list page reads only `limit` rows
+ * past the filters.  Every stored body was parsed as JSON at ingest;
+ * json_valid() keeps one that is not from failing the whole list.
+ */
+#define STORE_Q_CUSTOMER                                                       \
+	"(CASE WHEN json_valid(e.body) THEN"                                   \
+	" json_extract(e.body, '$.payload.customer_id') END)"
+#define STORE_Q_HOSTNAME                                                       \
+	"(CASE WHEN json_valid(e.body) THEN"                                   \
+	" json_extract(e.body, '$.payload.hostname') END)"
+
 static const char store_q_events[] =
     "SELECT e.id, e.source, e.event_type, e.vendor_time, e.received_at,"
-    " e.state, (SELECT count(*) FROM jobs j WHERE j.event_id = e.id) AS jobs"
-    " FROM events e WHERE (:state IS NULL OR e.state = :state)"
+    " e.state, (SELECT count(*) FROM jobs j WHERE j.event_id = e.id) AS jobs,"
+    " (SELECT group_concat(j.state) FROM jobs j WHERE j.event_id = e.id)"
+    "  AS job_states, " STORE_Q_CUSTOMER " AS customer_id, " STORE_Q_HOSTNAME
+    " AS hostname FROM events e WHERE (:state IS NULL OR e.state = :state)"
+    " AND (:event_type IS NULL OR e.event_type = :event_type)"
+    " AND (:customer IS NULL OR CAST(" STORE_Q_CUSTOMER " AS TEXT) = :customer)"
+    " AND (:host IS NULL OR instr(lower(CAST(" STORE_Q_HOSTNAME " AS TEXT)),"
+    "  lower(:host)) > 0)"
+    " AND (:job_state IS NULL OR EXISTS (SELECT 1 FROM jobs j"
+    "  WHERE j.event_id = e.id AND j.state = :job_state))"
     " AND (:before IS NULL OR e.seq < (SELECT seq FROM events"
     "  WHERE id = :before))"
     " ORDER BY e.seq DESC LIMIT :limit";
@@ -241,6 +272,55 @@ store_query_stats(struct store_sqlite *s, const struct store_query *q)
 	return o;
 }
 
+/* The hours of the overview: the current one and the 23 before it. */
+#define STORE_Q_HOUR  "3600000"
+#define STORE_Q_SINCE "((:now / " STORE_Q_HOUR " - 23) * " STORE_Q_HOUR ")"
+
+static const char *const store_q_overview[][2] = {
+    {"events_hour", "SELECT event_type, count(*) AS count FROM events"
+		    " WHERE received_at > :now - " STORE_Q_HOUR
+		    " GROUP BY event_type ORDER BY count DESC, event_type"},
+    {"events_day", "SELECT event_type, count(*) AS count FROM events"
+		   " WHERE received_at > :now - 24 * " STORE_Q_HOUR
+		   " GROUP BY event_type ORDER BY count DESC, event_type"},
+    {"events_timeline",
+     "SELECT received_at / " STORE_Q_HOUR " * " STORE_Q_HOUR " AS hour,"
+     " event_type, count(*) AS count FROM events"
+     " WHERE received_at >= " STORE_Q_SINCE
+     " GROUP BY hour, event_type ORDER BY hour, event_type"},
+    {"jobs_timeline",
+     "SELECT e.received_at / " STORE_Q_HOUR " * " STORE_Q_HOUR " AS hour,"
+     " j.state, count(*) AS count FROM events e"
+     " JOIN jobs j ON j.event_id = e.id"
+     " WHERE e.received_at >= " STORE_Q_SINCE
+     " GROUP BY hour, j.state ORDER BY hour, j.state"},
+    {"jobs", "SELECT target, state, count(*) AS count FROM jobs"
+	     " GROUP BY target, state ORDER BY target, state"},
+    {"oldest_pending", "SELECT target, min(created_at) AS created_at"
+		       " FROM jobs WHERE state IN ('pending', 'inflight')"
+		       " GROUP BY target"},
+};
+
+static cJSON *
+store_query_overview(struct store_sqlite *s, const struct store_query *q)
+{
+	cJSON *o = cJSON_CreateObject(), *a;
+	size_t i;
+
+	if (o == NULL || !cJSON_AddNumberToObject(o, "now", (double)q->now_ms))
+		goto fail;
+	for (i = 0; i < sizeof(store_q_overview) / sizeof(store_q_overview[0]);
+	     i++) {
+		if ((a = store_query_sql(s, store_q_overview[i][1], q)) == NULL)
+			goto fail;
+		cJSON_AddItemToObject(o, store_q_overview[i][0], a);
+	}
+	return o;
+fail:
+	cJSON_Delete(o);
+	return NULL;
+}
+
 int
 store_sqlite_query(struct store *sto, const struct store_query *q, cJSON **out,
 		   char *err, size_t errlen)
@@ -278,6 +358,9 @@ store_sqlite_query(struct store *sto, const struct store_query *q, cJSON **out,
 				    " FROM jobs WHERE state = 'held'"
 				    " GROUP BY customer_id ORDER BY jobs DESC",
 				    q);
+		break;
+	case STORE_Q_OVERVIEW:
+		*out = store_query_overview(s, q);
 		break;
 	}
 	if (rc == -1 || (*out == NULL && q->kind != STORE_Q_EVENT &&

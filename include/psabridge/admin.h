@@ -1,10 +1,14 @@
 /*
  * admin: the operator listener.  GET /healthz answers without a token (for
- * service managers and load balancers); everything else needs admin.token
- * when one is configured:
+ * service managers and load balancers), and so do the web page's files at
+ * / and under /ui/ (webui.h: the page holds no data, it logs in with the
+ * token); everything else needs admin.token when one is configured:
  *
  *   GET  /metrics                         Prometheus text format
+ *   GET  /api/v1/overview                 the web page's numbers
+ *   GET  /api/v1/rules                    the running rules, as written
  *   GET  /api/v1/events?state=&limit=&before=
+ *        &event_type=&customer=&host=&job_state=
  *   GET  /api/v1/events/{id}              the event, its jobs, every attempt
  *   POST /api/v1/events/{id}/replay       route again with the current rules
  *   GET  /api/v1/jobs?state=&target=&limit=&before=
@@ -27,6 +31,7 @@ struct commit;
 struct worker;
 struct deliver;
 struct ingest;
+struct router;
 struct admin;
 
 /* What the admin listener reads and steers; all borrowed. */
@@ -35,6 +40,7 @@ struct admin_deps {
 	struct worker *worker;
 	struct deliver *deliver;
 	struct ingest *ingest;
+	struct router *router; /* for GET /api/v1/rules; NULL: none */
 };
 
 /* NULL with a message in err on failure. */
@@ -44,6 +50,12 @@ struct admin *admin_new(struct event_base *base, const struct config *cfg,
 
 /* Takes the token of a newly loaded cfg.  0 or -1. */
 int admin_reload(struct admin *a, const struct config *cfg);
+
+/*
+ * The router whose rules GET /api/v1/rules shows, borrowed: on reload, call
+ * this before the previous router's last reference is dropped.
+ */
+void admin_set_router(struct admin *a, struct router *r);
 
 void admin_stop(struct admin *a);
 

@@ -50,6 +50,9 @@ struct rules_action {
 
 struct rules_matcher; /* compiled, opaque */
 
+/* The matcher as written in the configuration (borrowed); "" for NULL. */
+const char *rules_matcher_text(const struct rules_matcher *m);
+
 struct rules_rule {
 	char *name;
 	int enabled; /* default 1 */

@@ -87,15 +87,32 @@ struct store_attempt {
 
 /* What the operator asks (admin API); results come as JSON. */
 enum store_query_kind {
-	STORE_Q_EVENTS,	 /* events, newest first: state, limit, before */
-	STORE_Q_EVENT,	 /* one event with its jobs and attempts: id */
-	STORE_Q_JOBS,	 /* jobs, newest first: state, target, limit, before */
-	STORE_Q_JOB,	 /* one job with its event summary and attempts: id */
-	STORE_Q_STATS,	 /* counts by target and state, oldest pending */
-	STORE_Q_TARGETS, /* disabled targets */
-	STORE_Q_UNMAPPED /* customer ids holding jobs, with counts */
+	STORE_Q_EVENTS,	  /* events, newest first: state, limit, before */
+	STORE_Q_EVENT,	  /* one event with its jobs and attempts: id */
+	STORE_Q_JOBS,	  /* jobs, newest first: state, target, limit, before */
+	STORE_Q_JOB,	  /* one job with its event summary and attempts: id */
+	STORE_Q_STATS,	  /* counts by target and state, oldest pending */
+	STORE_Q_TARGETS,  /* disabled targets */
+	STORE_Q_UNMAPPED, /* customer ids holding jobs, with counts */
+	STORE_Q_OVERVIEW  /* the web page's overview: now_ms */
 };
 
+/*
+ * STORE_Q_EVENTS also filters on event_type (exact), customer
+ * (payload.customer_id, exact), host (a case-insensitive substring of
+ * payload.hostname) and job_state (events with a job in that state).
+ *
+ * STORE_Q_OVERVIEW answers, relative to now_ms:
+ *   events_hour, events_day  [{event_type, count}] received in the last
+ *                            hour and 24 hours
+ *   events_timeline          [{hour, event_type, count}] the last 24 hours
+ *                            by hour (hour: its start, Unix ms)
+ *   jobs_timeline            [{hour, state, count}] jobs of the events of
+ *                            each of those hours, by their state now
+ *   jobs                     [{target, state, count}]
+ *   oldest_pending           [{target, created_at}]
+ * Every string is borrowed; NULL (or 0) is no filter.
+ */
 struct store_query {
 	enum store_query_kind kind;
 	const char *id;
@@ -103,6 +120,8 @@ struct store_query {
 	const char *target;
 	const char *before; /* an id: only older rows */
 	size_t limit;
+	const char *event_type, *customer, *host, *job_state;
+	int64_t now_ms;
 };
 
 struct store;

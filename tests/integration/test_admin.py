@@ -41,7 +41,8 @@ class AdminTest(DaemonTestCase):
                         .startswith("application/json"), r)
 
     def test_other_admin_paths_are_401_without_admin_token(self):
-        for path in ["/", "/metrics", "/events", "/healthzz", "/x/y"]:
+        for path in ["/index.html", "/metrics", "/events", "/healthzz",
+                     "/x/y"]:
             with self.subTest(path=path):
                 self.assertJSONError(self.d.admin_get(path), 401,
                                      "unauthorized")
@@ -53,7 +54,7 @@ class AdminTest(DaemonTestCase):
         self.assertJSONError(r, 401, "unauthorized")
 
     def test_unknown_admin_paths_are_404_with_admin_token(self):
-        for path in ["/", "/nope", "/healthzz", "/x/y"]:
+        for path in ["/index.html", "/nope", "/healthzz", "/x/y"]:
             with self.subTest(path=path):
                 self.assertJSONError(
                     self.d.admin_get(path, token=self.d.admin_token), 404,
