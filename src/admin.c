@@ -147,6 +147,13 @@ admin_run(struct store *st, void *arg)
 					 r->state[0] ? r->state : NULL,
 					 admin_now_ms(), &r->n, r->err,
 					 sizeof(r->err));
+		/* nothing changed for one job: tell "unknown" from "in flight"
+		 */
+		if (r->rc == 0 && r->id[0] != '\0' && r->n == 0) {
+			r->q.kind = STORE_Q_JOB;
+			r->rc = store_query(st, &r->q, &r->out, r->err,
+					    sizeof(r->err));
+		}
 		break;
 	case ADMIN_ENABLE:
 		r->rc =
@@ -202,8 +209,15 @@ admin_done(void *arg)
 	case ADMIN_RETRY:
 	case ADMIN_ENABLE:
 		if (r->op == ADMIN_RETRY && r->id[0] != '\0' && r->n == 0) {
-			httpd_reply_error(a->httpd, r->req, 404, "not_found",
-					  "no such job, or it is in flight");
+			if (r->out == NULL)
+				httpd_reply_error(a->httpd, r->req, 404,
+						  "not_found", "no such job");
+			else
+				httpd_reply_error(a->httpd, r->req, 409,
+						  "conflict",
+						  "the job is being sent right "
+						  "now; try again when it is "
+						  "done");
 			break;
 		}
 		if (r->op == ADMIN_ENABLE)
@@ -640,6 +654,24 @@ admin_known_target(struct admin *a, const char *name)
 	return found;
 }
 
+/* A state= filter must name a state, or the answer would be [] silently. */
+static int
+admin_state_ok(const char *state, int of_events)
+{
+	static const char *const jobs[] = {"pending", "held", "inflight",
+					   "done",    "dead", NULL};
+	static const char *const events[] = {"received", "routed", "unrouted",
+					     "dropped", NULL};
+	const char *const *s;
+
+	if (state[0] == '\0')
+		return 1;
+	for (s = of_events ? events : jobs; *s != NULL; s++)
+		if (strcmp(*s, state) == 0)
+			return 1;
+	return 0;
+}
+
 static void
 admin_dispatch(struct admin *a, struct evhttp_request *req, const char *path)
 {
@@ -649,12 +681,15 @@ admin_dispatch(struct admin *a, struct evhttp_request *req, const char *path)
 	char id[ADMIN_ARG_MAX] = "";
 	int method_ok;
 
-	if (method == EVHTTP_REQ_GET && strcmp(path, "/api/v1/targets") == 0) {
-		admin_targets(a, req);
-		return;
-	}
-	if (method == EVHTTP_REQ_GET && strcmp(path, "/api/v1/rules") == 0) {
-		admin_rules(a, req);
+	if (strcmp(path, "/api/v1/targets") == 0 ||
+	    strcmp(path, "/api/v1/rules") == 0) {
+		if (method != EVHTTP_REQ_GET)
+			httpd_reply_error(a->httpd, req, 405,
+					  "method_not_allowed", "use GET");
+		else if (path[8] == 't')
+			admin_targets(a, req);
+		else
+			admin_rules(a, req);
 		return;
 	}
 	if ((rt = admin_route(path, id, &method_ok, method)) == NULL) {
@@ -687,6 +722,13 @@ admin_dispatch(struct admin *a, struct evhttp_request *req, const char *path)
 	}
 	if (rt->op == ADMIN_RETRY && id[0] == '\0' && r->state[0] == '\0')
 		snprintf(r->state, sizeof(r->state), "dead");
+	if (!admin_state_ok(r->state, rt->op == ADMIN_QUERY &&
+					  rt->kind == STORE_Q_EVENTS)) {
+		httpd_reply_error(a->httpd, req, 400, "bad_request",
+				  "unknown state");
+		admin_req_free(r);
+		return;
+	}
 	admin_submit(a, r);
 }
 
