@@ -33,6 +33,43 @@ import urllib.parse
 
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
+
+# PSABRIDGE_VALGRIND=DIR runs every psabridge process under valgrind
+# memcheck, its report in DIR/vg.PID.log; a process that ends on its own
+# (not by SIGKILL) must report 0 errors and nothing definitely or
+# indirectly lost.  Slower: the time limits grow.
+VALGRIND_DIR = os.environ.get("PSABRIDGE_VALGRIND")
+if VALGRIND_DIR:
+    START_TIMEOUT_S *= 6
+    STOP_TIMEOUT_S *= 6
+
+
+def command(args):
+    """The command line that runs psabridge with args (under valgrind when
+    asked)."""
+    if not VALGRIND_DIR:
+        return [binary()] + list(args)
+    os.makedirs(VALGRIND_DIR, exist_ok=True)
+    return ["valgrind", "--quiet", "--error-exitcode=99",
+            "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
+            "--show-leak-kinds=definite,indirect",
+            "--log-file=%s/vg.%%p.log" % VALGRIND_DIR, binary()] + list(args)
+
+
+def valgrind_check(pid):
+    """Raises when valgrind's report for pid shows errors or leaks."""
+    if not VALGRIND_DIR:
+        return
+    path = os.path.join(VALGRIND_DIR, "vg.%d.log" % pid)
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return  # valgrind writes nothing with --quiet when all is well
+    if "ERROR SUMMARY" in text or "definitely lost" in text or \
+            "indirectly lost" in text or "Invalid" in text:
+        raise AssertionError("valgrind found problems in pid %d:\n%s"
+                             % (pid, text[-4000:]))
 HTTP_TIMEOUT_S = 10.0
 
 UUID7_RE = re.compile(
@@ -385,7 +422,7 @@ class Daemon:
     def start(self, timeout=START_TIMEOUT_S):
         if self.proc is not None and self.proc.poll() is None:
             raise DaemonError("already running")
-        args = [binary(), "serve", "-c", self.cfg_path]
+        args = command(["serve", "-c", self.cfg_path])
         if self.verbose:
             args.append("-v")
         env = dict(os.environ)
@@ -459,6 +496,8 @@ class Daemon:
         """Waits for the process to exit; returns its exit code or raises
         subprocess.TimeoutExpired (the process is then still running)."""
         rc = self.proc.wait(timeout=timeout)
+        if rc != -signal.SIGKILL:
+            valgrind_check(self.proc.pid)
         if self._reader is not None:
             self._reader.join(timeout=5)
         _untrack(self.proc)
@@ -628,7 +667,7 @@ def run_cli(args, *, env=None, cwd=None, timeout=15):
                 e.pop(k, None)
             else:
                 e[k] = v
-    p = subprocess.Popen([binary()] + list(args), cwd=cwd, env=e,
+    p = subprocess.Popen(command(args), cwd=cwd, env=e,
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE,
                          preexec_fn=_pdeathsig if sys.platform.startswith(
@@ -644,6 +683,8 @@ def run_cli(args, *, env=None, cwd=None, timeout=15):
                                                           "replace")))
     finally:
         _untrack(p)
+    if p.returncode != -signal.SIGKILL:
+        valgrind_check(p.pid)
     return subprocess.CompletedProcess(
         args, p.returncode, out.decode("utf-8", "replace"),
         err.decode("utf-8", "replace"))
