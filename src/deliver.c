@@ -828,18 +828,19 @@ deliver_new(struct event_base *base, struct worker *w, struct httpc *h,
 	return d;
 }
 
-void
+int
 deliver_reload(struct deliver *d, const struct targets *targets,
 	       struct router *router)
 {
 	struct router *old = d->router;
 
+	/* on failure nothing changed: the caller keeps the old config */
 	if (deliver_set_targets(d, targets) == -1)
-		log_error("msg=\"delivery keeps its old targets\" "
-			  "error=\"out of memory\"");
+		return -1;
 	d->router = router_ref(router);
 	router_unref(old);
 	deliver_kick(d);
+	return 0;
 }
 
 void

@@ -1,6 +1,7 @@
 /*
  * Shared HTTP listener plumbing; see httpd.h for the connection accounting.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include "psabridge/log.h"
 
 #define HTTPD_SWEEP_MS 250
+#define HTTPD_BACKLOG  1024 /* a burst of connects waits, not retries */
 
 struct httpd_conn {
 	struct bufferevent *bev;
@@ -414,6 +416,81 @@ httpd_set_limits(struct httpd *h, const struct httpd_limits *limits)
 	httpd_apply_limits(h);
 }
 
+/*
+ * evconnlistener keeps calling accept() while it fails; out of file
+ * descriptors that is a busy loop (and a log line each time).  Stop
+ * accepting instead; the sweep tries again a quarter second later.
+ */
+static struct httpd *httpd_by_listener[16];
+
+static void
+httpd_accept_error(struct evconnlistener *lev, void *arg)
+{
+	int err = EVUTIL_SOCKET_ERROR();
+	struct httpd *h = NULL;
+	size_t i;
+
+	(void)arg;
+	for (i = 0; i < sizeof(httpd_by_listener) / sizeof(*httpd_by_listener);
+	     i++)
+		if (httpd_by_listener[i] != NULL &&
+		    httpd_listener(httpd_by_listener[i]) == lev)
+			h = httpd_by_listener[i];
+	if (h == NULL || (err != EMFILE && err != ENFILE && err != ENOBUFS &&
+			  err != ENOMEM)) {
+		log_warn("msg=\"accept failed\" error=\"%s\"",
+			 evutil_socket_error_to_string(err));
+		return;
+	}
+	evconnlistener_disable(lev);
+	if (!h->paused)
+		log_warn("msg=\"out of file descriptors, not accepting\" "
+			 "listener=%s connections=%d error=\"%s\" "
+			 "hint=\"raise LimitNOFILE or lower "
+			 "limits.max_connections\"",
+			 h->name, h->nconns,
+			 evutil_socket_error_to_string(err));
+	h->paused = 1;
+}
+
+/* Binds with a listen queue of HTTPD_BACKLOG rather than evhttp's 128. */
+static struct evhttp_bound_socket *
+httpd_listen(struct httpd *h, const char *host, int port)
+{
+	struct evutil_addrinfo hints, *ai = NULL;
+	struct evhttp_bound_socket *bound = NULL;
+	struct evconnlistener *lev = NULL;
+	char service[16];
+	size_t i;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_NUMERICHOST;
+	snprintf(service, sizeof(service), "%d", port);
+	if (evutil_getaddrinfo(host, service, &hints, &ai) != 0)
+		return NULL;
+	lev = evconnlistener_new_bind(
+	    h->base, NULL, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+	    HTTPD_BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
+	evutil_freeaddrinfo(ai);
+	if (lev == NULL ||
+	    (bound = evhttp_bind_listener(h->http, lev)) == NULL) {
+		if (lev != NULL)
+			evconnlistener_free(lev);
+		return NULL;
+	}
+	evconnlistener_set_error_cb(lev, httpd_accept_error);
+	for (i = 0; i < sizeof(httpd_by_listener) / sizeof(*httpd_by_listener);
+	     i++)
+		if (httpd_by_listener[i] == NULL || httpd_by_listener[i] == h) {
+			httpd_by_listener[i] = h;
+			break;
+		}
+	return bound;
+}
+
 static int
 httpd_bind(struct httpd *h, const char *address, char *err, size_t errlen)
 {
@@ -426,8 +503,7 @@ httpd_bind(struct httpd *h, const char *address, char *err, size_t errlen)
 		snprintf(err, errlen, "bad address \"%s\"", address);
 		goto out;
 	}
-	h->bound =
-	    evhttp_bind_socket_with_handle(h->http, want, (ev_uint16_t)port);
+	h->bound = httpd_listen(h, want, port);
 	if (h->bound == NULL) {
 		snprintf(err, errlen,
 			 "cannot listen on %s (in use, or not "
@@ -515,6 +591,10 @@ httpd_free(struct httpd *h)
 
 	if (h == NULL)
 		return;
+	for (size_t i = 0;
+	     i < sizeof(httpd_by_listener) / sizeof(*httpd_by_listener); i++)
+		if (httpd_by_listener[i] == h)
+			httpd_by_listener[i] = NULL;
 	if (h->http != NULL)
 		evhttp_free(h->http);
 	while ((conn = TAILQ_FIRST(&h->conns)) != NULL)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <event2/event.h>
@@ -87,6 +88,8 @@ server_changed(const char *a, const char *b)
 	return strcmp(a, b) != 0;
 }
 
+static void server_files_limit(struct config *cfg);
+
 static void
 server_reload(struct server *s)
 {
@@ -106,19 +109,24 @@ server_reload(struct server *s)
 		goto out;
 	}
 	server_log_diag(&d, 0);
+	server_files_limit(cfg);
 	if (server_changed(cfg->listen, s->cfg->listen) ||
 	    server_changed(cfg->admin_listen, s->cfg->admin_listen) ||
 	    server_changed(cfg->tls_listen, s->cfg->tls_listen) ||
 	    strcmp(cfg->state_dir, s->cfg->state_dir) != 0)
 		log_warn("msg=\"listen, admin.listen, listen_tls.address and "
 			 "state_dir changes take effect at the next restart\"");
+	/*
+	 * ingest and admin copy what they take; delivery points into cfg,
+	 * so it goes last: when it refuses, nothing uses cfg once freed.
+	 */
 	if (ingest_reload(s->ingest, cfg) == -1 ||
-	    (s->admin != NULL && admin_reload(s->admin, cfg) == -1)) {
+	    (s->admin != NULL && admin_reload(s->admin, cfg) == -1) ||
+	    deliver_reload(s->deliver, &cfg->targets, r) == -1) {
 		log_error("msg=\"reload failed, out of memory\"");
 		goto out;
 	}
 	commit_set_router(s->commit, r);
-	deliver_reload(s->deliver, &cfg->targets, r);
 	admin_set_router(s->admin, r);
 	router_unref(s->router);
 	s->router = r;
@@ -247,6 +255,56 @@ server_cleanup(struct server *s)
 	config_free(s->cfg);
 }
 
+/* libevent's own warnings, as our log lines rather than its format. */
+static void
+server_libevent_log(int severity, const char *msg)
+{
+	char q[600];
+
+	log_quote(q, sizeof(q), msg, strlen(msg), 400);
+	if (severity >= EVENT_LOG_ERR)
+		log_error("msg=libevent detail=%s", q);
+	else if (severity == EVENT_LOG_WARN)
+		log_warn("msg=libevent detail=%s", q);
+	else
+		log_debug("msg=libevent detail=%s", q);
+}
+
+/*
+ * Every connection is a file descriptor: raise the soft open-files limit
+ * to the hard one, and if max_connections still does not fit beside the
+ * store, the admin listener and outbound requests, lower it (a warning
+ * says so) rather than run out of descriptors under load.
+ */
+#define SERVER_FD_RESERVE 256
+
+static void
+server_files_limit(struct config *cfg)
+{
+	struct rlimit rl;
+	long room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return;
+	room = (long)rl.rlim_cur - SERVER_FD_RESERVE;
+	if (room < 16)
+		room = 16;
+	if (cfg->max_connections > room) {
+		log_warn("msg=\"limits.max_connections lowered to fit the "
+			 "open-files limit\" max_connections=%d limit=%ld "
+			 "now=%ld hint=\"raise LimitNOFILE\"",
+			 cfg->max_connections, (long)rl.rlim_cur, room);
+		cfg->max_connections = (int)room;
+	}
+}
+
 int
 server_run(const char *config_path)
 {
@@ -267,6 +325,8 @@ server_run(const char *config_path)
 	server_log_diag(&d, 0);
 	signal(SIGPIPE, SIG_IGN);
 	umask(077); /* the store holds raw callbacks: private to the daemon */
+	event_set_log_callback(server_libevent_log);
+	server_files_limit(s.cfg);
 	if (server_start(&s) == -1)
 		goto out;
 	log_info("msg=ready version=%s config=%s state_dir=%s sources=%zu",

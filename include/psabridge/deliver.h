@@ -41,9 +41,13 @@ struct deliver *deliver_new(struct event_base *base, struct worker *w,
 			    struct httpc *h, const struct targets *targets,
 			    struct router *router, char *err, size_t errlen);
 
-/* A new configuration: targets and router as in deliver_new. */
-void deliver_reload(struct deliver *d, const struct targets *targets,
-		    struct router *router);
+/*
+ * A new configuration: targets and router as in deliver_new.  0, or -1
+ * (out of memory) with nothing changed: the old targets stay in use, so
+ * the caller must keep the configuration they belong to.
+ */
+int deliver_reload(struct deliver *d, const struct targets *targets,
+		   struct router *router);
 
 /* New jobs may be due: look now rather than at the next tick. */
 void deliver_kick(struct deliver *d);

@@ -353,7 +353,8 @@ class Daemon:
     def __init__(self, *, max_body_bytes=65536, max_header_bytes=8192,
                  request_timeout_s=10, max_connections=1024,
                  dedup_window="24h", admin=True, verbose=False,
-                 extra_env=None, source_token=None, config_text=None):
+                 extra_env=None, source_token=None, config_text=None,
+                 wrapper=None):
         self.tmp = tempfile.mkdtemp(prefix="psabridge-it-")
         self.etc = os.path.join(self.tmp, "etc")
         self.cwd = os.path.join(self.tmp, "cwd")
@@ -379,6 +380,7 @@ class Daemon:
         self.source_token = source_token or "file:hook.token"
         self.verbose = verbose
         self.extra_env = dict(extra_env or {})
+        self.wrapper = list(wrapper or [])  # e.g. ["prlimit", "--nofile=..."]
         self.proc = None
         self.returncode = None
         self.ingest_port = None
@@ -422,7 +424,7 @@ class Daemon:
     def start(self, timeout=START_TIMEOUT_S):
         if self.proc is not None and self.proc.poll() is None:
             raise DaemonError("already running")
-        args = command(["serve", "-c", self.cfg_path])
+        args = self.wrapper + command(["serve", "-c", self.cfg_path])
         if self.verbose:
             args.append("-v")
         env = dict(os.environ)
