@@ -738,7 +738,12 @@ admin_handle(struct evhttp_request *req, void *arg)
 	struct admin *a = arg;
 	const char *path =
 	    evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	const char *framing = httpd_framing_error(req);
 
+	if (framing != NULL) {
+		httpd_reply_error(a->httpd, req, 400, "bad_request", framing);
+		return;
+	}
 	if (path != NULL && strcmp(path, "/healthz") == 0) {
 		if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
 			evhttp_add_header(

@@ -4,6 +4,7 @@
  * nesting depth (cJSON's own limit is a compile-time 1000) before cJSON
  * sees the bytes.
  */
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,31 +65,94 @@ bad:
 	return -1;
 }
 
+/* The length of a JSON number at s (RFC 8259's grammar), 0 if none. */
+static size_t
+envelope_number(const char *s, size_t len)
+{
+	size_t i = 0, d;
+
+	if (i < len && s[i] == '-')
+		i++;
+	if (i < len && s[i] == '0')
+		i++;
+	else if (i < len && s[i] >= '1' && s[i] <= '9')
+		while (i < len && s[i] >= '0' && s[i] <= '9')
+			i++;
+	else
+		return 0;
+	if (i < len && s[i] == '.') {
+		for (d = ++i; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+			;
+		if (i == d)
+			return 0; /* "1." */
+	}
+	if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+		i++;
+		if (i < len && (s[i] == '+' || s[i] == '-'))
+			i++;
+		for (d = i; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+			;
+		if (i == d)
+			return 0;
+	}
+	/* "01": a digit right after a leading zero is no JSON number */
+	if (i < len && s[i] >= '0' && s[i] <= '9')
+		return 0;
+	return i;
+}
+
+/* An escape at s (after the backslash): NULL, or what is wrong. */
+static const char *
+envelope_escape(const char *s, size_t len)
+{
+	size_t k;
+
+	if (len == 0 || strchr("\"\\/bfnrtu", s[0]) == NULL || s[0] == '\0')
+		return "invalid escape in a string";
+	if (s[0] != 'u')
+		return NULL;
+	for (k = 1; k <= 4; k++)
+		if (k >= len || !isxdigit((unsigned char)s[k]))
+			return "\\u must be followed by four hex digits";
+	if (strncmp(s, "u0000", 5) == 0)
+		return "\\u0000 (NUL) is not accepted";
+	return NULL;
+}
+
 /*
- * Checks what cJSON cannot: nesting of [ and { outside strings up to limit,
- * and no \u0000 escape (cJSON ends its C strings there, so "A\u0000B"
- * would silently become "A").  Returns NULL or what is wrong.
+ * Checks what cJSON lets through: nesting of [ and { outside strings up to
+ * limit; control characters and bad escapes inside strings (cJSON ends
+ * its C strings at \u0000 and reads a bad \u escape as one, so "A\u00zzB"
+ * would silently become "A"); numbers outside RFC 8259's grammar ("01",
+ * "1.").  Returns NULL or what is wrong.
  */
 static const char *
 envelope_scan(const char *s, size_t len, int limit)
 {
 	int depth = 0, in_string = 0;
-	size_t i;
+	const char *why;
+	size_t i, n;
 
 	for (i = 0; i < len; i++) {
-		char c = s[i];
+		unsigned char c = (unsigned char)s[i];
 
 		if (in_string) {
+			if (c < 0x20)
+				return "a control character inside a string";
 			if (c == '\\') {
-				if (len - i >= 6 &&
-				    strncmp(s + i + 1, "u0000", 5) == 0)
-					return "\\u0000 (NUL) is not accepted";
+				if ((why = envelope_escape(s + i + 1,
+							   len - i - 1)) != NULL)
+					return why;
 				i++;
 			} else if (c == '"') {
 				in_string = 0;
 			}
 		} else if (c == '"') {
 			in_string = 1;
+		} else if (c == '-' || (c >= '0' && c <= '9')) {
+			if ((n = envelope_number(s + i, len - i)) == 0)
+				return "a number that is not JSON";
+			i += n - 1;
 		} else if (c == '{' || c == '[') {
 			if (++depth > limit)
 				return "JSON nested deeper than " ENVELOPE_STR(

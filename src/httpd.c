@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -147,6 +148,16 @@ httpd_bev_cb(struct event_base *base, void *arg)
 		return bev;
 	}
 	bufferevent_incref(bev);
+	/*
+	 * Cap what a connection may hold unread.  evhttp drains the input as
+	 * it parses, under its own limits; but once it lets go of a
+	 * connection (after a 413, say) our reference keeps the socket
+	 * readable until the sweep, and without a cap a sender could stream
+	 * megabytes into it meanwhile.
+	 */
+	bufferevent_setwatermark(bev, EV_READ, 0,
+				 h->limits.max_body_bytes * 2 +
+				     h->limits.max_header_bytes * 4 + 16384);
 	conn->bev = bev;
 	conn->doomed = doomed;
 	conn->since_ms = httpd_now_ms();
@@ -369,6 +380,29 @@ httpd_reply_error(struct httpd *h, struct evhttp_request *req, int code,
 	snprintf(body, sizeof(body), "{\"error\":\"%s\",\"detail\":\"%s\"}",
 		 error, esc);
 	httpd_reply_json(h, req, code, body);
+}
+
+const char *
+httpd_framing_error(struct evhttp_request *req)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	struct evkeyval *kv;
+	int lengths = 0;
+	size_t n;
+
+	TAILQ_FOREACH(kv, in, next)
+	{
+		if (strcasecmp(kv->key, "Content-Length") == 0) {
+			n = strlen(kv->value);
+			if (++lengths > 1 || n == 0 ||
+			    strspn(kv->value, "0123456789") != n)
+				return "one Content-Length of digits only";
+		} else if (strcasecmp(kv->key, "Transfer-Encoding") == 0 &&
+			   strcasecmp(kv->value, "chunked") != 0) {
+			return "Transfer-Encoding other than \"chunked\"";
+		}
+	}
+	return NULL;
 }
 
 size_t

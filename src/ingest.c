@@ -162,17 +162,30 @@ ingest_token(struct evhttp_request *req)
 	const char *query =
 	    evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
 	struct evkeyvalq params;
-	const char *t;
 	char *token = NULL;
 
 	if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0)
 		return strdup(auth + 7);
 	if (query == NULL)
 		return NULL;
+	/*
+	 * A decoded %00 would end the C string early, and the bytes
+	 * compared would not be the bytes sent: such a query has no token.
+	 */
+	if (strstr(query, "%00") != NULL)
+		return NULL;
 	TAILQ_INIT(&params);
-	if (evhttp_parse_query_str(query, &params) == 0 &&
-	    (t = evhttp_find_header(&params, "token")) != NULL)
-		token = strdup(t);
+	if (evhttp_parse_query_str(query, &params) == 0) {
+		struct evkeyval *kv;
+
+		TAILQ_FOREACH(kv, &params, next)
+		{
+			if (strcmp(kv->key, "token") == 0) { /* exactly */
+				token = strdup(kv->value);
+				break;
+			}
+		}
+	}
 	evhttp_clear_headers(&params);
 	return token;
 }
@@ -294,6 +307,11 @@ ingest_check(struct ingest *in, struct evhttp_request *req,
 	struct evbuffer *buf = evhttp_request_get_input_buffer(req);
 
 	*error = "";
+	*detail = "";
+	if ((*detail = httpd_framing_error(req)) != NULL) {
+		*error = "bad_request";
+		return 400; /* and the connection is closed */
+	}
 	*detail = "";
 	if (src == NULL) {
 		*error = "not_found";

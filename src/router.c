@@ -13,6 +13,7 @@
 #include "psabridge/router.h"
 
 #define ROUTER_CORRELATE_MAX 1024
+#define ROUTER_CORRELATE_RENDER_MAX (1024 * 1024)
 
 struct router {
 	atomic_int refs;
@@ -185,6 +186,23 @@ router_add_time(cJSON *ctx, const char *key, int64_t ms, int with_ms)
 	return cJSON_AddStringToObject(ctx, key, buf) ? 0 : -1;
 }
 
+/*
+ * The keys psabridge adds to every event replace any the vendor sent under
+ * the same name, so a template's {{source}} or {{customer.name}} is always
+ * psabridge's own.
+ */
+static void
+router_strip_own(cJSON *ctx)
+{
+	static const char *const own[] = {"source", "time_iso", "received_at",
+					  "customer", "rule"};
+	size_t i;
+
+	for (i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		while (cJSON_GetObjectItemCaseSensitive(ctx, own[i]) != NULL)
+			cJSON_DeleteItemFromObjectCaseSensitive(ctx, own[i]);
+}
+
 cJSON *
 router_context(const struct router *r, cJSON *event, const char *source,
 	       int64_t received_ms, int *mapped)
@@ -201,6 +219,7 @@ router_context(const struct router *r, cJSON *event, const char *source,
 	if (r->customers != NULL && id[0] != '\0')
 		row = customers_find(r->customers, id);
 	*mapped = row != NULL;
+	router_strip_own(ctx);
 	if (cJSON_AddStringToObject(ctx, "source", source) == NULL ||
 	    router_add_time(
 		ctx, "time_iso",
@@ -253,6 +272,24 @@ router_correlate_of(const struct router *r, const struct rules_rule *rule,
 	return r->correlate[i][j];
 }
 
+/*
+ * A correlation key longer than ROUTER_CORRELATE_MAX is cut there, on a
+ * UTF-8 character boundary: a vendor's long value still groups its events,
+ * and never costs the event its actions.
+ */
+static char *
+router_cut(char *key, size_t len)
+{
+	size_t n = ROUTER_CORRELATE_MAX;
+
+	if (key == NULL || len <= n)
+		return key;
+	while (n > 0 && ((unsigned char)key[n] & 0xc0) == 0x80)
+		n--;
+	key[n] = '\0';
+	return key;
+}
+
 static void
 router_add_job(const struct rules_rule *rule, const struct rules_action *a,
 	       void *arg)
@@ -269,8 +306,9 @@ router_add_job(const struct rules_rule *rule, const struct rules_action *a,
 		return;
 	if (corr != NULL &&
 	    (mustache_render(corr, w->ctx, MUSTACHE_ESCAPE_NONE,
-			     ROUTER_CORRELATE_MAX, &key, &len, &err) == -1 ||
-	     router_own(res, key) == NULL)) {
+			     ROUTER_CORRELATE_RENDER_MAX, &key, &len,
+			     &err) == -1 ||
+	     router_own(res, router_cut(key, len)) == NULL)) {
 		log_error("msg=\"correlate failed\" rule=%s error=\"%s\"",
 			  rule->name, err.message);
 		w->failed = 1;

@@ -313,7 +313,15 @@ target_webhook_add(struct target_request *req, const char *name,
 static int
 target_webhook_value_ok(const char *v, size_t len)
 {
-	return strlen(v) == len && strpbrk(v, "\r\n") == NULL;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return 0;
+	}
+	return 1;
 }
 
 static int
@@ -397,7 +405,7 @@ target_webhook_build(const struct target *t, const struct target_job *job,
 			snprintf(
 			    err, errlen,
 			    "header %s: the rendered value contains a line "
-			    "break or NUL; not sent",
+			    "break or another control character; not sent",
 			    h->name);
 			free(v);
 			return -1;

@@ -92,6 +92,16 @@ void httpd_reply_json(struct httpd *h, struct evhttp_request *req, int code,
 void httpd_reply_error(struct httpd *h, struct evhttp_request *req, int code,
 		       const char *error, const char *detail);
 
+/*
+ * NULL, or why the request's framing is ambiguous: more than one
+ * Content-Length, one that is not plain digits, or a Transfer-Encoding
+ * other than exactly "chunked".  evhttp reads such requests its own way
+ * (the first Content-Length, the last coding); a proxy in front may read
+ * them another way, and a second request could hide in the body.  Such a
+ * request gets 400 and its connection is closed.
+ */
+const char *httpd_framing_error(struct evhttp_request *req);
+
 /* Size of the request line and headers as they were on the wire. */
 size_t httpd_header_bytes(struct evhttp_request *req);
 
