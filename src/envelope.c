@@ -140,8 +140,8 @@ envelope_scan(const char *s, size_t len, int limit)
 			if (c < 0x20)
 				return "a control character inside a string";
 			if (c == '\\') {
-				if ((why = envelope_escape(s + i + 1,
-							   len - i - 1)) != NULL)
+				if ((why = envelope_escape(
+					 s + i + 1, len - i - 1)) != NULL)
 					return why;
 				i++;
 			} else if (c == '"') {

@@ -12,7 +12,7 @@
 #include "psabridge/log.h"
 #include "psabridge/router.h"
 
-#define ROUTER_CORRELATE_MAX 1024
+#define ROUTER_CORRELATE_MAX	    1024
 #define ROUTER_CORRELATE_RENDER_MAX (1024 * 1024)
 
 struct router {
@@ -304,11 +304,10 @@ router_add_job(const struct rules_rule *rule, const struct rules_action *a,
 
 	if (w->failed)
 		return;
-	if (corr != NULL &&
-	    (mustache_render(corr, w->ctx, MUSTACHE_ESCAPE_NONE,
-			     ROUTER_CORRELATE_RENDER_MAX, &key, &len,
-			     &err) == -1 ||
-	     router_own(res, router_cut(key, len)) == NULL)) {
+	if (corr != NULL && (mustache_render(corr, w->ctx, MUSTACHE_ESCAPE_NONE,
+					     ROUTER_CORRELATE_RENDER_MAX, &key,
+					     &len, &err) == -1 ||
+			     router_own(res, router_cut(key, len)) == NULL)) {
 		log_error("msg=\"correlate failed\" rule=%s error=\"%s\"",
 			  rule->name, err.message);
 		w->failed = 1;

@@ -582,25 +582,53 @@ test_without_continue_only_the_first_matching_rule_makes_jobs(void **state)
 }
 
 static void
-test_a_correlate_longer_than_its_maximum_fails_the_route(void **state)
+test_a_long_correlate_is_cut_on_a_character_boundary(void **state)
 {
 	struct fx *fx = *state;
-	char body[4096], big[2001];
+	char body[8192], big[4001];
+	const char *key;
+	size_t i;
 
-	fx_rules(fx, UNINSTALL("agent:{{payload.big}}"));
+	fx_rules(fx, UNINSTALL("agent:x{{payload.big}}"));
 	fx_router(fx);
-	memset(big, 'x', sizeof(big) - 1);
-	big[sizeof(big) - 1] = '\0';
+	for (i = 0; i + 2 < sizeof(big); i += 2)
+		memcpy(big + i, "\xc3\xa9", 2); /* U+00E9, two bytes */
+	big[i] = '\0';
 	snprintf(body, sizeof(body),
 		 "{\"event\":\"Agent.Uninstall\",\"time\":1,\"payload\":"
 		 "{\"big\":\"%s\"}}",
 		 big);
 	fx_body(fx, body);
-	assert_int_equal(fx_route(fx, fx->r), -1);
-	assert_null(fx->ev.jobs);
-	assert_int_equal(fx->ev.njobs, 0);
-	assert_int_equal(fx->res.njobs, 0);
-	assert_null(fx->res.jobs);
+	fx_route_ok(fx);
+	assert_int_equal(fx->ev.njobs, 1);
+	key = fx->ev.jobs[0].correlate;
+	/* "agent:x" is 7 bytes: byte 1024 falls inside a character. */
+	assert_int_equal(strlen(key), 1023);
+	assert_memory_equal(key, "agent:x\xc3\xa9", 9);
+	assert_memory_equal(key + 1021, "\xc3\xa9", 2);
+}
+
+static void
+test_vendor_keys_cannot_shadow_the_context(void **state)
+{
+	struct fx *fx = *state;
+	const cJSON *c;
+	int mapped = -1, nsource = 0;
+
+	fx_rules(fx, UNINSTALL("x"));
+	fx_router(fx);
+	fx_body(fx, "{\"event\":\"Agent.Uninstall\",\"time\":1,"
+		    "\"source\":\"forged\",\"source\":\"again\","
+		    "\"customer\":{\"name\":\"Evil\"},\"payload\":{}}");
+	fx_context(fx, &mapped);
+	cJSON_ArrayForEach(c, fx->ctx) nsource +=
+	    strcmp(c->string, "source") == 0;
+	assert_int_equal(nsource, 1);
+	c = cJSON_GetObjectItemCaseSensitive(fx->ctx, "source");
+	assert_string_equal(c->valuestring, "defensx");
+	c = cJSON_GetObjectItemCaseSensitive(fx->ctx, "customer");
+	assert_true(cJSON_IsObject(c));
+	assert_null(c->child);
 }
 
 static void
@@ -737,7 +765,8 @@ main(void)
 	    T(test_default_policy_renders_with_the_star_row),
 	    T(test_jobs_follow_rule_then_action_order_across_continue),
 	    T(test_without_continue_only_the_first_matching_rule_makes_jobs),
-	    T(test_a_correlate_longer_than_its_maximum_fails_the_route),
+	    T(test_a_long_correlate_is_cut_on_a_character_boundary),
+	    T(test_vendor_keys_cannot_shadow_the_context),
 	    T(test_an_event_that_is_not_an_object_fails_the_route),
 	    T(test_a_correlate_syntax_error_fails_router_new_at_the_action_line),
 	    T(test_the_router_owns_what_it_is_given),
