@@ -30,6 +30,8 @@ int store_sqlite_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
 /* Steps a statement that returns no rows and resets it: 0 or -1. */
 int store_sqlite_step_done(sqlite3_stmt *st);
 
+/* The take's query; a test checks its plan sorts nothing. */
+extern const char store_sqlite_jobs_due_sql[];
 int store_sqlite_jobs_take(struct store *st, const char *target, size_t limit,
 			   int64_t now_ms, struct store_due **out, size_t *n,
 			   char *err, size_t errlen);

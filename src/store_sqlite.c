@@ -81,6 +81,12 @@ static const char *const store_sqlite_migrations[] = {
     "  disabled INTEGER NOT NULL,"
     "  reason TEXT,"
     "  since INTEGER);",
+    /*
+     * 2 -> 3: take due jobs in seq order straight from an index; the range
+     * on next_at made SQLite sort every due job to return a few.
+     */
+    "DROP INDEX jobs_due;"
+    "CREATE INDEX jobs_take ON jobs (target, state, seq, next_at);",
 };
 
 #define STORE_SQLITE_VERSION                                                   \

@@ -74,7 +74,7 @@ store_jobs_read_due(sqlite3_stmt *st, struct store_due *d)
 	return d->rule && d->action && d->source && d->body ? 0 : -1;
 }
 
-static const char store_jobs_due_sql[] =
+const char store_sqlite_jobs_due_sql[] =
     "SELECT j.id, j.event_id, j.rule, j.action, j.template, j.correlate,"
     " j.attempts, j.created_at, e.source, e.body, e.received_at"
     " FROM jobs j JOIN events e ON e.id = j.event_id"
@@ -103,8 +103,8 @@ store_sqlite_jobs_take(struct store *sto, const char *target, size_t limit,
 		return limit == 0 ? 0 : -1;
 	if (store_jobs_begin(s, err, errlen) == -1)
 		goto out;
-	if (sqlite3_prepare_v2(s->db, store_jobs_due_sql, -1, &st, NULL) !=
-		SQLITE_OK ||
+	if (sqlite3_prepare_v2(s->db, store_sqlite_jobs_due_sql, -1, &st,
+			       NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(
 		s->db, "UPDATE jobs SET state = 'inflight' WHERE id = ?", -1,
 		&mark, NULL) != SQLITE_OK)
