@@ -26,6 +26,9 @@ struct store_sqlite {
 
 void store_sqlite_error(sqlite3 *db, const char *what, char *err,
 			size_t errlen);
+/* Around every explicit write transaction: see store_sqlite.c. */
+void store_sqlite_write_lock(void);
+void store_sqlite_write_unlock(void);
 int store_sqlite_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
 /* Steps a statement that returns no rows and resets it: 0 or -1. */
 int store_sqlite_step_done(sqlite3_stmt *st);

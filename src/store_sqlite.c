@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +96,28 @@ static const char *const store_sqlite_migrations[] = {
 #define STORE_SQLITE_VERSION                                                   \
 	(int)(sizeof(store_sqlite_migrations) /                                \
 	      sizeof(store_sqlite_migrations[0]))
+
+/*
+ * One writer at a time among this process's connections (ingest's and
+ * delivery's).  SQLite alone would make the second writer poll, sleeping up
+ * to 100 ms between tries: a connection writing short transactions back to
+ * back (delivery draining a fast target) then starves the other for
+ * seconds, and ingest answers 503.  A mutex wakes the waiter on release.
+ * Taken around every explicit write transaction, never nested.
+ */
+static pthread_mutex_t store_sqlite_writer = PTHREAD_MUTEX_INITIALIZER;
+
+void
+store_sqlite_write_lock(void)
+{
+	pthread_mutex_lock(&store_sqlite_writer);
+}
+
+void
+store_sqlite_write_unlock(void)
+{
+	pthread_mutex_unlock(&store_sqlite_writer);
+}
 
 void
 store_sqlite_error(sqlite3 *db, const char *what, char *err, size_t errlen)
@@ -463,8 +486,8 @@ store_sqlite_append_one(struct store_sqlite *s, struct store_event **evs,
 }
 
 static int
-store_sqlite_append(struct store *st, struct store_event **evs, size_t n,
-		    char *err, size_t errlen)
+store_sqlite_append_locked(struct store *st, struct store_event **evs, size_t n,
+			   char *err, size_t errlen)
 {
 	struct store_sqlite *s = (struct store_sqlite *)st;
 	size_t i;
@@ -547,9 +570,21 @@ store_sqlite_held_ids(struct store_sqlite *s, char ***ids, size_t *n)
 }
 
 static int
-store_sqlite_release_held(struct store *sto,
-			  int (*mapped)(const char *customer_id, void *arg),
-			  void *arg, size_t *released, char *err, size_t errlen)
+store_sqlite_append(struct store *st, struct store_event **evs, size_t n,
+		    char *err, size_t errlen)
+{
+	int rc;
+
+	store_sqlite_write_lock();
+	rc = store_sqlite_append_locked(st, evs, n, err, errlen);
+	store_sqlite_write_unlock();
+	return rc;
+}
+
+static int
+store_sqlite_release_held_locked(
+    struct store *sto, int (*mapped)(const char *customer_id, void *arg),
+    void *arg, size_t *released, char *err, size_t errlen)
 {
 	struct store_sqlite *s = (struct store_sqlite *)sto;
 	sqlite3_stmt *st = NULL;
@@ -588,6 +623,20 @@ out:
 		free(ids[i]);
 	free(ids);
 	return ret;
+}
+
+static int
+store_sqlite_release_held(struct store *sto,
+			  int (*mapped)(const char *customer_id, void *arg),
+			  void *arg, size_t *released, char *err, size_t errlen)
+{
+	int rc;
+
+	store_sqlite_write_lock();
+	rc = store_sqlite_release_held_locked(sto, mapped, arg, released, err,
+					      errlen);
+	store_sqlite_write_unlock();
+	return rc;
 }
 
 /*

@@ -39,20 +39,28 @@ store_jobs_exec(struct store_sqlite *s, const char *sql, char *err,
 	return store_sqlite_exec(s->db, sql, err, errlen);
 }
 
+/* Every store_jobs_begin() that returns 0 is ended by store_jobs_end(). */
 static int
 store_jobs_begin(struct store_sqlite *s, char *err, size_t errlen)
 {
-	return store_jobs_exec(s, "BEGIN IMMEDIATE", err, errlen);
+	store_sqlite_write_lock();
+	if (store_jobs_exec(s, "BEGIN IMMEDIATE", err, errlen) == 0)
+		return 0;
+	store_sqlite_write_unlock();
+	return -1;
 }
 
 static int
 store_jobs_end(struct store_sqlite *s, int ok, char *err, size_t errlen)
 {
+	int rc = -1;
+
 	if (ok && store_jobs_exec(s, "COMMIT", err, errlen) == 0)
-		return 0;
-	if (sqlite3_get_autocommit(s->db) == 0)
+		rc = 0;
+	else if (sqlite3_get_autocommit(s->db) == 0)
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-	return -1;
+	store_sqlite_write_unlock();
+	return rc;
 }
 
 static int
@@ -101,8 +109,10 @@ store_sqlite_jobs_take(struct store *sto, const char *target, size_t limit,
 		limit = STORE_JOBS_LIMIT_MAX;
 	if (limit == 0 || (due = calloc(limit, sizeof(*due))) == NULL)
 		return limit == 0 ? 0 : -1;
-	if (store_jobs_begin(s, err, errlen) == -1)
-		goto out;
+	if (store_jobs_begin(s, err, errlen) == -1) {
+		free(due);
+		return -1;
+	}
 	if (sqlite3_prepare_v2(s->db, store_sqlite_jobs_due_sql, -1, &st,
 			       NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(
