@@ -131,7 +131,9 @@ if ((rules > 0)); then
 		done
 		printf '  { name = "unblock-request"; match = [ "event = UserRequest.Create" ];\n'
 		printf '    actions = ( { target = "psa"; action = "create"; template = "user-request";\n'
-		printf '                  correlate = "userrequest:{{payload.id}}"; } ); }\n'
+		# One key per request, as in real traffic (every user request
+		# has its own id; the bench varies only "time").
+		printf '                  correlate = "userrequest:{{time}}"; } ); }\n'
 		echo ");"
 	} >>"$work/psabridge.cfg"
 fi
