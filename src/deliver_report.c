@@ -12,9 +12,12 @@
 
 /* --- what operators see ------------------------------------------------- */
 
+/* "starting": the targets' stored state is not read yet (at start). */
 static const char *
-deliver_state(const struct deliver_target *dt)
+deliver_state(const struct deliver *d, const struct deliver_target *dt)
 {
+	if (!d->ready)
+		return "starting";
 	if (dt->disabled)
 		return "disabled";
 	return dt->retrying ? "retrying" : "ok";
@@ -34,7 +37,7 @@ deliver_targets_json(const struct deliver *d)
 		cJSON_AddStringToObject(o, "name", dt->name);
 		cJSON_AddStringToObject(o, "type",
 					dt->t ? dt->t->ops->type : "");
-		cJSON_AddStringToObject(o, "state", deliver_state(dt));
+		cJSON_AddStringToObject(o, "state", deliver_state(d, dt));
 		cJSON_AddNumberToObject(o, "in_flight", dt->in_flight);
 		cJSON_AddStringToObject(o, "last_error", dt->last_error);
 		cJSON_AddNumberToObject(o, "done", (double)dt->outcomes[0]);

@@ -313,6 +313,11 @@ class DeliveryTest(DaemonTestCase):
         # Disabled is kept in the store: still so after a restart.
         self.assertEqual(d.stop(), 0)
         d.start()
+        # "starting" until the stored states are read
+        deadline = time.monotonic() + 5
+        while (self.targets(d)["gone"]["state"] == "starting"
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
         self.assertEqual(self.targets(d)["gone"]["state"], "disabled")
         time.sleep(TICK + SLACK)
         self.assertEqual(len(psa.requests("/gone")), 1)
