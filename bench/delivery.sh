@@ -56,6 +56,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 cd "$root"
 
 events=${BENCH_EVENTS:-1000}
@@ -71,10 +73,6 @@ hook_path=/hooks/bench
 # The receiver answers 410 to a body containing this (see above).
 marker=bench-disable-target
 
-die() {
-	echo "delivery.sh: $*" >&2
-	exit 2
-}
 
 for v in events rate preload in_flight rounds duration threads; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
@@ -140,26 +138,6 @@ psa_pid=
 invalid=0
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# Stops one process we started: SIGTERM, then SIGKILL after 10 s.  Leaves
-# its exit status in stopped_rc.
-stopped_rc=
-stop_pid() {
-	local pid=$1 i
-	stopped_rc=0
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < 100; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$pid" 2>/dev/null; then
-			echo "delivery.sh: pid $pid ignored SIGTERM for 10 s," \
-				"killing it" >&2
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
-	fi
-	wait "$pid" 2>/dev/null || stopped_rc=$?
-}
 
 cleanup() {
 	local rc=$?
@@ -177,20 +155,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Waits up to 10 s for a line matching $2 in file $1 while pid $3 lives;
-# prints that line through the sed expression $4.
-wait_for_line() {
-	local file=$1 pattern=$2 pid=$3 sedexpr=$4 i
-	for ((i = 0; i < 100; i++)); do
-		if grep -qE "$pattern" "$file" 2>/dev/null; then
-			grep -m1 -E "$pattern" "$file" | sed -E "$sedexpr"
-			return 0
-		fi
-		kill -0 "$pid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
 
 # ---- the driver: posts callbacks, drives the admin API, reads records -----
 
@@ -480,31 +444,6 @@ driver probe "$psa_port" "$admin_port" "$token" lat probe 10 || {
 	exit 1
 }
 
-# ---- CPU accounting (as in bench/ingest.sh) -----------------------------------
-
-cpu_sample() { # prints "busy total steal" for all CPUs
-	awk '/^cpu / {print $2 + $3 + $4, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $9; exit}' /proc/stat
-}
-kthread_ticks() { # utime + stime of all kernel threads (children of pid 2)
-	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } |
-		sed -E 's/^([0-9]+) .*\) /\1 /' |
-		awk '$1 == 2 || $3 == 2 {t += $13 + $14} END {printf "%d", t}'
-}
-pid_ticks() { # utime + stime of one process, all its threads
-	sed -E 's/.*\) //' "/proc/$1/stat" | awk '{print $12 + $13}'
-}
-kids=0
-children_ticks() { # must run in this shell, not in $(...)
-	times >"$work/times"
-	kids=$(awk -v hz="$(getconf CLK_TCK)" 'NR == 2 {
-		t = 0
-		for (i = 1; i <= 2; i++) {
-			split($i, p, "m"); sub(/s$/, "", p[2])
-			t += p[1] * 60 + p[2]
-		}
-		printf "%d", t * hz
-	}' "$work/times")
-}
 
 # phase_begin / phase_end NAME: between the two, the share of the machine
 # that went to anything but our servers, our children and kernel threads
