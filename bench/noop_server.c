@@ -30,6 +30,8 @@
 #include <event2/http.h>
 #include <event2/util.h>
 
+#include "bench_server.h"
+
 /* Keep these equal to the limits in the config bench/ingest.sh writes. */
 #define NOOP_MAX_BODY_BYTES   65536
 #define NOOP_MAX_HEADER_BYTES 8192
@@ -68,53 +70,6 @@ fail:
 	evhttp_send_error(req, HTTP_INTERNAL, NULL);
 }
 
-static void
-noop_signal(evutil_socket_t sig, short what, void *arg)
-{
-	struct event_base *base = arg;
-
-	(void)what;
-	fprintf(stderr, "msg=signal signal=%d\n", (int)sig);
-	event_base_loopbreak(base);
-}
-
-/* Parses a port, 0..65535; returns -1 for anything else. */
-static int
-noop_parse_port(const char *s, unsigned short *port)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < 0 || v > 65535)
-		return -1;
-	*port = (unsigned short)v;
-	return 0;
-}
-
-/* The port the socket is bound to, or -1. */
-static int
-noop_bound_port(struct evhttp_bound_socket *bound)
-{
-	struct sockaddr_storage ss;
-	socklen_t sslen = sizeof(ss);
-	evutil_socket_t fd = evhttp_bound_socket_get_fd(bound);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1) {
-		fprintf(stderr, "msg=error func=%s error=\"%s\"\n", __func__,
-			strerror(errno));
-		return -1;
-	}
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	fprintf(stderr, "msg=error func=%s error=\"unknown family %d\"\n",
-		__func__, (int)ss.ss_family);
-	return -1;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -126,7 +81,7 @@ main(int argc, char **argv)
 	unsigned short port;
 	int bound_port, rc = 1;
 
-	if (argc != 3 || noop_parse_port(argv[2], &port) == -1) {
+	if (argc != 3 || bench_server_parse_port(argv[2], &port) == -1) {
 		fprintf(stderr, "usage: %s ADDRESS PORT (PORT 0 picks one)\n",
 			argv[0]);
 		return 2;
@@ -148,8 +103,8 @@ main(int argc, char **argv)
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_POST);
 	evhttp_set_gencb(http, noop_request, &st);
 
-	sigterm = evsignal_new(base, SIGTERM, noop_signal, base);
-	sigint = evsignal_new(base, SIGINT, noop_signal, base);
+	sigterm = evsignal_new(base, SIGTERM, bench_server_signal, base);
+	sigint = evsignal_new(base, SIGINT, bench_server_signal, base);
 	if (sigterm == NULL || sigint == NULL ||
 	    event_add(sigterm, NULL) == -1 || event_add(sigint, NULL) == -1) {
 		fprintf(stderr, "msg=error error=\"signal events failed\"\n");
@@ -163,7 +118,7 @@ main(int argc, char **argv)
 			argv[1], (unsigned)port, strerror(errno));
 		goto out;
 	}
-	if ((bound_port = noop_bound_port(bound)) == -1)
+	if ((bound_port = bench_server_bound_port(bound)) == -1)
 		goto out;
 	fprintf(stderr, "msg=listening address=%s port=%d\n", argv[1],
 		bound_port);

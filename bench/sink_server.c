@@ -45,6 +45,8 @@
 #include <event2/http.h>
 #include <event2/util.h>
 
+#include "bench_server.h"
+
 #define SINK_MAX_BODY_BYTES   65536
 #define SINK_MAX_HEADER_BYTES 8192
 #define SINK_TIMEOUT_S	      10
@@ -148,53 +150,6 @@ sink_flush(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static void
-sink_signal(evutil_socket_t sig, short what, void *arg)
-{
-	struct event_base *base = arg;
-
-	(void)what;
-	fprintf(stderr, "msg=signal signal=%d\n", (int)sig);
-	event_base_loopbreak(base);
-}
-
-/* Parses a port, 0..65535; returns -1 for anything else. */
-static int
-sink_parse_port(const char *s, unsigned short *port)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < 0 || v > 65535)
-		return -1;
-	*port = (unsigned short)v;
-	return 0;
-}
-
-/* The port the socket is bound to, or -1. */
-static int
-sink_bound_port(struct evhttp_bound_socket *bound)
-{
-	struct sockaddr_storage ss;
-	socklen_t sslen = sizeof(ss);
-	evutil_socket_t fd = evhttp_bound_socket_get_fd(bound);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1) {
-		fprintf(stderr, "msg=error func=%s error=\"%s\"\n", __func__,
-			strerror(errno));
-		return -1;
-	}
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	fprintf(stderr, "msg=error func=%s error=\"unknown family %d\"\n",
-		__func__, (int)ss.ss_family);
-	return -1;
-}
-
 static int
 sink_usage(const char *argv0)
 {
@@ -234,7 +189,7 @@ main(int argc, char **argv)
 		}
 	}
 	if (argc - optind != 2 ||
-	    sink_parse_port(argv[optind + 1], &port) == -1)
+	    bench_server_parse_port(argv[optind + 1], &port) == -1)
 		return sink_usage(argv[0]);
 	/* A client that hangs up must not kill the server mid-write. */
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
@@ -263,8 +218,8 @@ main(int argc, char **argv)
 					     EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(http, sink_request, &s);
 
-	sigterm = evsignal_new(base, SIGTERM, sink_signal, base);
-	sigint = evsignal_new(base, SIGINT, sink_signal, base);
+	sigterm = evsignal_new(base, SIGTERM, bench_server_signal, base);
+	sigint = evsignal_new(base, SIGINT, bench_server_signal, base);
 	flush = event_new(base, -1, EV_PERSIST, sink_flush, &s);
 	if (sigterm == NULL || sigint == NULL || flush == NULL ||
 	    event_add(sigterm, NULL) == -1 || event_add(sigint, NULL) == -1 ||
@@ -280,7 +235,7 @@ main(int argc, char **argv)
 			argv[optind], (unsigned)port, strerror(errno));
 		goto out;
 	}
-	if ((bound_port = sink_bound_port(bound)) == -1)
+	if ((bound_port = bench_server_bound_port(bound)) == -1)
 		goto out;
 	fprintf(stderr, "msg=listening address=%s port=%d\n", argv[optind],
 		bound_port);
