@@ -818,6 +818,12 @@ customers_find(const struct customers *c, const char *customer_id)
 	return r != NULL ? r->obj : c->fallback;
 }
 
+const cJSON *
+customers_row(const struct customers *c, size_t i)
+{
+	return i < c->nrows ? c->rows[i].obj : NULL;
+}
+
 enum customers_unmapped
 customers_policy(const struct customers *c)
 {

@@ -62,7 +62,7 @@ struct httpc_xfer {
 	char errbuf[CURL_ERROR_SIZE];
 	int oom; /* the body buffer could not grow */
 	char *body;
-	size_t body_len, body_cap;
+	size_t body_len, body_cap, body_max;
 	int truncated;
 	char retry_after[HTTPC_RESP_HEADER_MAX];
 	char location[HTTPC_RESP_HEADER_MAX];
@@ -107,7 +107,7 @@ httpc_elapsed_ms(const struct timespec *start)
 }
 
 /*
- * The response body: the first HTTPC_BODY_MAX bytes are kept, the rest is
+ * The response body: the first body_max bytes are kept, the rest is
  * counted as truncation and dropped.  Returning less than was given would
  * make curl fail the transfer with CURLE_WRITE_ERROR, so the whole size is
  * always claimed, except when memory runs out.
@@ -120,8 +120,8 @@ httpc_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 	size_t need, cap;
 	char *p;
 
-	if (take > HTTPC_BODY_MAX - x->body_len) {
-		take = HTTPC_BODY_MAX - x->body_len;
+	if (take > x->body_max - x->body_len) {
+		take = x->body_max - x->body_len;
 		x->truncated = 1;
 	}
 	if (take == 0)
@@ -131,8 +131,8 @@ httpc_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 		cap = x->body_cap ? x->body_cap : HTTPC_BODY_INITIAL;
 		while (cap < need)
 			cap *= 2;
-		if (cap > HTTPC_BODY_MAX + 1)
-			cap = HTTPC_BODY_MAX + 1;
+		if (cap > x->body_max + 1)
+			cap = x->body_max + 1;
 		if ((p = realloc(x->body, cap)) == NULL) {
 			x->oom = 1;
 			return 0;
@@ -633,6 +633,7 @@ httpc_send(struct httpc *h, const struct httpc_request *req, httpc_done_fn done,
 	if ((x = calloc(1, sizeof(*x))) == NULL)
 		goto out;
 	x->h = h;
+	x->body_max = req->body_max > 0 ? req->body_max : HTTPC_BODY_MAX;
 	x->done = done;
 	x->arg = arg;
 	if ((x->easy = curl_easy_init()) == NULL ||

@@ -23,6 +23,7 @@
 #include "psabridge/router.h"
 #include "psabridge/server.h"
 #include "psabridge/store.h"
+#include "psabridge/target.h"
 
 #define EXIT_USAGE 2
 
@@ -38,6 +39,7 @@ static const char main_usage[] =
     "  template FILE [DATA.json]    render one template file\n"
     "  backup -c FILE DEST          copy the store to DEST while running\n"
     "  queue COMMAND -c FILE        list, show, retry, release jobs\n"
+    "  test-target -c FILE NAME     create and close a test ticket\n"
     "\n"
     "'psabridge COMMAND --help' tells more about a command.\n";
 
@@ -261,6 +263,8 @@ main(int argc, char **argv)
 		return render_template_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "queue") == 0)
 		return queue_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "test-target") == 0)
+		return target_test_main(argc - 1, argv + 1);
 	fprintf(stderr, "psabridge: unknown command \"%s\"\n\n", cmd);
 	fputs(main_usage, stderr);
 	return EXIT_USAGE;

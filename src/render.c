@@ -68,23 +68,12 @@ render_explain_cb(const struct rules_rule *rule, int matched, const char *why,
 		fprintf(out, "rule %s: no match: %s\n", rule->name, why);
 }
 
+/* A dry run's request, printed (out NULL: checked only). */
 static void
-render_print_request(FILE *out, const struct target *t,
-		     const struct target_request *req)
+render_dry_print(const struct target_request *req, void *arg)
 {
-	size_t i;
-
-	if (req->method == NULL) {
-		fprintf(out, "  append to %s:\n  %.*s", req->url,
-			(int)req->body_len, req->body);
-		return;
-	}
-	fprintf(out, "  %s %s\n", req->method, req->url);
-	for (i = 0; i < req->nheaders; i++)
-		fprintf(out, "  %s: %s\n", req->headers[i].name,
-			req->headers[i].secret ? "***" : req->headers[i].value);
-	fprintf(out, "\n  %.*s\n", (int)req->body_len, req->body);
-	(void)t;
+	if (arg != NULL)
+		target_request_print(arg, req);
 }
 
 /* Builds and prints one job; 0, or -1 with the problem in d. */
@@ -103,6 +92,8 @@ render_job(const struct config *cfg, const struct router *r, cJSON *ctx,
 	    .correlate = job->correlate,
 	    .ctx = ctx,
 	    .templates = router_templates(r),
+	    .flags = job->flags,
+	    .when = cJSON_GetStringValue(cJSON_GetObjectItem(ctx, "time_iso")),
 	};
 	struct target_request req;
 	char err[512];
@@ -114,13 +105,25 @@ render_job(const struct config *cfg, const struct router *r, cJSON *ctx,
 			job->target, job->correlate ? ", correlate " : "",
 			job->correlate ? job->correlate : "",
 			job->held ? " (held: customer not mapped)" : "");
+	if (t != NULL && t->ops->exchange != NULL) {
+		/* a PSA exchange: every request, as if no ticket existed */
+		if (target_dry_run(t, &tj, render_dry_print, out, err,
+				   sizeof(err)) == -1) {
+			diag_error(d, label, 0, "rule %s, target %s: %s",
+				   job->rule, job->target, err);
+			return -1;
+		}
+		if (out != NULL && err[0] != '\0')
+			fprintf(out, "  then: %s\n", err);
+		return 0;
+	}
 	if (t == NULL || target_build(t, &tj, &req, err, sizeof(err)) == -1) {
 		diag_error(d, label, 0, "rule %s, target %s: %s", job->rule,
 			   job->target, t ? err : "no such target");
 		return -1;
 	}
 	if (out != NULL)
-		render_print_request(out, t, &req);
+		target_request_print(out, &req);
 	target_request_clear(&req);
 	return 0;
 }

@@ -327,6 +327,10 @@ router_add_job(const struct rules_rule *rule, const struct rules_action *a,
 	job->correlate = key;
 	job->customer_id = w->customer_id;
 	job->held = w->held;
+	if (a->kind == RULES_CREATE && !a->dedup)
+		job->flags |= STORE_JOB_NO_DEDUP;
+	if (a->if_missing == RULES_IF_MISSING_CREATE)
+		job->flags |= STORE_JOB_CREATE_MISSING;
 }
 
 int

@@ -33,6 +33,10 @@ int store_sqlite_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
 /* Steps a statement that returns no rows and resets it: 0 or -1. */
 int store_sqlite_step_done(sqlite3_stmt *st);
 
+/* Inserts job (its id filled here) inside the caller's transaction. */
+int store_sqlite_insert_job(struct store_sqlite *s, const char *event_id,
+			    struct store_job *job, int64_t created_ms);
+
 /* The take's query; a test checks its plan sorts nothing. */
 extern const char store_sqlite_jobs_due_sql[];
 int store_sqlite_jobs_take(struct store *st, const char *target, size_t limit,

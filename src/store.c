@@ -154,18 +154,26 @@ store_query(struct store *st, const struct store_query *q, cJSON **out,
 }
 
 void
+store_due_clear(struct store_due *due)
+{
+	free(due->rule);
+	free(due->action);
+	free(due->template);
+	free(due->correlate);
+	free(due->source);
+	free(due->body);
+	free(due->last_error);
+	free(due->ticket_id);
+	memset(due, 0, sizeof(*due));
+}
+
+void
 store_due_free(struct store_due *due, size_t n)
 {
 	size_t i;
 
-	for (i = 0; due != NULL && i < n; i++) {
-		free(due[i].rule);
-		free(due[i].action);
-		free(due[i].template);
-		free(due[i].correlate);
-		free(due[i].source);
-		free(due[i].body);
-	}
+	for (i = 0; due != NULL && i < n; i++)
+		store_due_clear(&due[i]);
 	free(due);
 }
 

@@ -91,6 +91,19 @@ static const char *const store_sqlite_migrations[] = {
     "DROP INDEX jobs_due;"
     "CREATE INDEX jobs_take ON jobs (target, state, seq, next_at);"
     "CREATE INDEX jobs_open ON jobs (target, correlate, state, seq);",
+    /*
+     * 3 -> 4: the ticket lifecycle.  A job's action options (flags, see
+     * store.h), and which ticket each (target, correlation key) has: the
+     * one a create opened, until a close closes it.
+     */
+    "ALTER TABLE jobs ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE tickets ("
+    "  target TEXT NOT NULL,"
+    "  correlate TEXT NOT NULL,"
+    "  ticket_id TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (target, correlate)) WITHOUT ROWID;",
 };
 
 #define STORE_SQLITE_VERSION                                                   \
@@ -202,8 +215,8 @@ store_sqlite_prepare(struct store_sqlite *s, char *err, size_t errlen)
 	     " VALUES (?,?,?,?,?,?,?,?)"},
 	    {offsetof(struct store_sqlite, insert_job),
 	     "INSERT INTO jobs (id, event_id, rule, target, action,"
-	     " template, correlate, customer_id, state, created_at)"
-	     " VALUES (?,?,?,?,?,?,?,?,?,?)"},
+	     " template, correlate, customer_id, state, created_at, flags)"
+	     " VALUES (?,?,?,?,?,?,?,?,?,?,?)"},
 	};
 	size_t i;
 
@@ -413,17 +426,17 @@ store_sqlite_insert(struct store_sqlite *s, struct store_event *ev)
 	return ret;
 }
 
-static int
-store_sqlite_insert_job(struct store_sqlite *s, const struct store_event *ev,
-			struct store_job *job)
+int
+store_sqlite_insert_job(struct store_sqlite *s, const char *event_id,
+			struct store_job *job, int64_t created_ms)
 {
 	sqlite3_stmt *st = s->insert_job;
 	int ret;
 
-	if (store_new_id(ev->received_ms, job->id) == -1)
+	if (store_new_id(created_ms, job->id) == -1)
 		return -1;
 	sqlite3_bind_text(st, 1, job->id, STORE_ID_LEN, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, ev->id, STORE_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, event_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, job->rule, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, job->target, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, job->action, -1, SQLITE_STATIC);
@@ -432,7 +445,8 @@ store_sqlite_insert_job(struct store_sqlite *s, const struct store_event *ev,
 	sqlite3_bind_text(st, 8, job->customer_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 9, job->held ? "held" : "pending", -1,
 			  SQLITE_STATIC);
-	sqlite3_bind_int64(st, 10, ev->received_ms);
+	sqlite3_bind_int64(st, 10, created_ms);
+	sqlite3_bind_int(st, 11, job->flags);
 	ret = store_sqlite_step_done(st);
 	sqlite3_clear_bindings(st);
 	return ret;
@@ -478,7 +492,8 @@ store_sqlite_append_one(struct store_sqlite *s, struct store_event **evs,
 	if (store_sqlite_insert(s, ev) == -1)
 		return -1;
 	for (k = 0; k < ev->njobs; k++) {
-		if (store_sqlite_insert_job(s, ev, &ev->jobs[k]) == -1)
+		if (store_sqlite_insert_job(s, ev->id, &ev->jobs[k],
+					    ev->received_ms) == -1)
 			return -1;
 	}
 	ev->outcome = STORE_STORED;

@@ -79,13 +79,19 @@ store_jobs_read_due(sqlite3_stmt *st, struct store_due *d)
 	d->body_len = (size_t)sqlite3_column_bytes(st, 9);
 	d->body = store_jobs_dup(st, 9);
 	d->received_ms = sqlite3_column_int64(st, 10);
+	d->flags = sqlite3_column_int(st, 11);
+	d->last_error = store_jobs_dup(st, 12);
+	d->ticket_id = store_jobs_dup(st, 13);
 	return d->rule && d->action && d->source && d->body ? 0 : -1;
 }
 
 const char store_sqlite_jobs_due_sql[] =
     "SELECT j.id, j.event_id, j.rule, j.action, j.template, j.correlate,"
-    " j.attempts, j.created_at, e.source, e.body, e.received_at"
+    " j.attempts, j.created_at, e.source, e.body, e.received_at,"
+    " j.flags, j.last_error, t.ticket_id"
     " FROM jobs j JOIN events e ON e.id = j.event_id"
+    " LEFT JOIN tickets t ON t.target = j.target"
+    "  AND t.correlate = j.correlate AND t.state = 'open'"
     " WHERE j.target = ?1 AND j.state = 'pending' AND j.next_at <= ?2"
     " AND (j.correlate IS NULL OR NOT EXISTS (SELECT 1 FROM jobs p"
     "  WHERE p.target = j.target AND p.correlate = j.correlate"
@@ -154,6 +160,27 @@ static const char *const store_jobs_outcomes[] = {
 };
 
 static int
+store_jobs_record_ticket(sqlite3_stmt *open, sqlite3_stmt *close,
+			 const struct store_attempt *a)
+{
+	sqlite3_stmt *st;
+
+	if (a->outcome != STORE_JOB_DONE ||
+	    a->ticket_change == STORE_TICKET_SAME ||
+	    (a->ticket_change == STORE_TICKET_OPEN && a->ticket_id == NULL))
+		return 0;
+	st = a->ticket_change == STORE_TICKET_OPEN ? open : close;
+	sqlite3_bind_text(st, 1, a->job_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, a->started_ms + a->duration_ms);
+	if (a->ticket_change == STORE_TICKET_OPEN)
+		sqlite3_bind_text(st, 3, a->ticket_id, -1, SQLITE_STATIC);
+	if (store_sqlite_step_done(st) == -1)
+		return -1;
+	sqlite3_clear_bindings(st);
+	return 0;
+}
+
+static int
 store_jobs_record_one(sqlite3_stmt *ins, sqlite3_stmt *upd,
 		      const struct store_attempt *a)
 {
@@ -192,12 +219,28 @@ store_sqlite_jobs_record(struct store *sto, const struct store_attempt *a,
 			 size_t n, char *err, size_t errlen)
 {
 	struct store_sqlite *s = (struct store_sqlite *)sto;
-	sqlite3_stmt *ins = NULL, *upd = NULL;
+	sqlite3_stmt *ins = NULL, *upd = NULL, *topen = NULL, *tclose = NULL;
 	size_t i;
 	int ok = 0;
 
 	if (store_jobs_begin(s, err, errlen) == -1)
 		return -1;
+	if (sqlite3_prepare_v2(
+		s->db,
+		"INSERT INTO tickets (target, correlate, ticket_id, state,"
+		" updated_at) SELECT target, correlate, ?3, 'open', ?2"
+		" FROM jobs WHERE id = ?1 AND correlate IS NOT NULL"
+		" ON CONFLICT (target, correlate) DO UPDATE SET"
+		" ticket_id = excluded.ticket_id, state = 'open',"
+		" updated_at = excluded.updated_at",
+		-1, &topen, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db,
+			       "UPDATE tickets SET state = 'closed',"
+			       " updated_at = ?2 WHERE (target, correlate) ="
+			       " (SELECT target, correlate FROM jobs"
+			       " WHERE id = ?1)",
+			       -1, &tclose, NULL) != SQLITE_OK)
+		goto out;
 	if (sqlite3_prepare_v2(s->db,
 			       "INSERT INTO attempts (job_id, started_at,"
 			       " duration_ms, status, error, response, outcome)"
@@ -212,7 +255,8 @@ store_sqlite_jobs_record(struct store *sto, const struct store_attempt *a,
 			       -1, &upd, NULL) != SQLITE_OK)
 		goto out;
 	for (i = 0; i < n; i++) {
-		if (store_jobs_record_one(ins, upd, &a[i]) == -1)
+		if (store_jobs_record_one(ins, upd, &a[i]) == -1 ||
+		    store_jobs_record_ticket(topen, tclose, &a[i]) == -1)
 			goto out;
 	}
 	ok = 1;
@@ -221,6 +265,8 @@ out:
 		store_sqlite_error(s->db, "recording attempts", err, errlen);
 	sqlite3_finalize(ins);
 	sqlite3_finalize(upd);
+	sqlite3_finalize(topen);
+	sqlite3_finalize(tclose);
 	return store_jobs_end(s, ok, err, errlen);
 }
 
@@ -299,25 +345,8 @@ store_sqlite_jobs_add(struct store *sto, const char *event_id,
 	if (store_jobs_begin(s, err, errlen) == -1)
 		return -1;
 	for (i = 0; i < n; i++) {
-		sqlite3_stmt *st = s->insert_job;
-
-		if (store_new_id(now_ms, jobs[i].id) == -1)
+		if (store_sqlite_insert_job(s, ev.id, &jobs[i], now_ms) == -1)
 			goto out;
-		sqlite3_bind_text(st, 1, jobs[i].id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, ev.id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, jobs[i].rule, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, jobs[i].target, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 5, jobs[i].action, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 6, jobs[i].template, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 7, jobs[i].correlate, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 8, jobs[i].customer_id, -1,
-				  SQLITE_STATIC);
-		sqlite3_bind_text(st, 9, jobs[i].held ? "held" : "pending", -1,
-				  SQLITE_STATIC);
-		sqlite3_bind_int64(st, 10, now_ms);
-		if (store_sqlite_step_done(st) == -1)
-			goto out;
-		sqlite3_clear_bindings(st);
 	}
 	ok = 1;
 out:

@@ -17,11 +17,17 @@
 
 extern const struct target_ops target_file_ops;
 extern const struct target_ops target_webhook_ops;
+extern const struct target_ops target_connectwise_ops;
+extern const struct target_ops target_autotask_ops;
 
 static const struct target_ops *const target_kinds[] = {
     &target_file_ops,
     &target_webhook_ops,
+    &target_connectwise_ops,
+    &target_autotask_ops,
 };
+
+#define TARGET_DRY_STEPS 16 /* no exchange is longer */
 
 static const struct target_ops *
 target_kind(const char *type)
@@ -146,29 +152,38 @@ target_duration(const config_setting_t *s, const char *key, const char *prefix,
 	return 0;
 }
 
-/* "N/s", "N/m" or "N/h". */
+/* "N/s", "N/m" or "N/h" into dl; 0 or -1. */
+static int
+target_rate_parse(const char *v, struct target_delivery *dl)
+{
+	char *end;
+	double n;
+
+	n = (v[0] >= '0' && v[0] <= '9') ? strtod(v, &end) : 0;
+	if (!(n > 0 && n <= 1e9) || end[0] != '/' || end[1] == '\0' ||
+	    end[2] != '\0' || strchr("smh", end[1]) == NULL)
+		return -1;
+	dl->rate_per_s = n / (end[1] == 's' ? 1 : end[1] == 'm' ? 60 : 3600);
+	/* a burst of a few seconds' worth, at least one request */
+	dl->burst = dl->rate_per_s * 5 < 1 ? 1 : dl->rate_per_s * 5;
+	return 0;
+}
+
 static int
 target_rate(const config_setting_t *s, const char *prefix,
 	    struct target_delivery *dl, struct diag *d)
 {
 	const char *v = target_string(s, "rate", prefix, 0, d);
-	char *end;
-	double n;
 
 	if (v == NULL)
 		return config_setting_get_member(s, "rate") ? -1 : 0;
-	n = (v[0] >= '0' && v[0] <= '9') ? strtod(v, &end) : 0;
-	if (!(n > 0 && n <= 1e9) || end[0] != '/' || end[1] == '\0' ||
-	    end[2] != '\0' || strchr("smh", end[1]) == NULL) {
+	if (target_rate_parse(v, dl) == -1) {
 		target_error_at(d, config_setting_get_member(s, "rate"),
 				"%s.%s: expected \"N/s\", \"N/m\" or "
 				"\"N/h\", e.g. \"10000/h\"",
 				prefix, "rate");
 		return -1;
 	}
-	dl->rate_per_s = n / (end[1] == 's' ? 1 : end[1] == 'm' ? 60 : 3600);
-	/* a burst of a few seconds' worth, at least one request */
-	dl->burst = dl->rate_per_s * 5 < 1 ? 1 : dl->rate_per_s * 5;
 	return 0;
 }
 
@@ -236,8 +251,8 @@ target_int(const config_setting_t *s, const char *key, const char *prefix,
 /* The keys every type shares: timeouts, TLS, retries, concurrency. */
 static int
 target_load_delivery(const config_setting_t *e, const char *prefix,
-		     const char *cfgdir, struct target_delivery *dl,
-		     struct diag *d)
+		     const char *cfgdir, const struct target_ops *ops,
+		     struct target_delivery *dl, struct diag *d)
 {
 	const config_setting_t *m;
 	int64_t ct = 10000, to = 30000;
@@ -248,7 +263,9 @@ target_load_delivery(const config_setting_t *e, const char *prefix,
 	dl->retry_first_ms = 5000;
 	dl->retry_max_ms = 3600 * 1000;
 	dl->give_up_ms = 72LL * 3600 * 1000;
-	dl->max_in_flight = 4;
+	dl->max_in_flight = ops->max_in_flight > 0 ? ops->max_in_flight : 4;
+	if (ops->rate != NULL)
+		target_rate_parse(ops->rate, dl);
 	/* each checked, so that every mistake is reported at once */
 	ret |= target_duration(e, "connect_timeout", prefix, &ct, d);
 	ret |= target_duration(e, "timeout", prefix, &to, d);
@@ -315,7 +332,7 @@ target_load_one(const config_setting_t *e, const char *prefix,
 	if ((t->ops = target_kind(type)) == NULL) {
 		diag_error(d, file, (int)config_setting_source_line(e),
 			   "%s.type: unknown target type \"%s\" (known: file, "
-			   "webhook)",
+			   "webhook, connectwise, autotask)",
 			   prefix, type);
 		return -1;
 	}
@@ -330,7 +347,7 @@ target_load_one(const config_setting_t *e, const char *prefix,
 	}
 	if (t->ops->load(e, prefix, cfgdir, templates, &t->state, d) == -1)
 		ret = -1;
-	if (target_load_delivery(e, prefix, cfgdir, &t->dl, d) == -1)
+	if (target_load_delivery(e, prefix, cfgdir, t->ops, &t->dl, d) == -1)
 		ret = -1;
 	if ((t->name = strdup(name)) == NULL)
 		ret = -1;
@@ -416,6 +433,13 @@ target_build(const struct target *t, const struct target_job *job,
 	     struct target_request *req, char *err, size_t errlen)
 {
 	memset(req, 0, sizeof(*req));
+	if (t->ops->build == NULL) {
+		snprintf(err, errlen,
+			 "a %s target sends an exchange, not one "
+			 "request",
+			 t->ops->type);
+		return -1;
+	}
 	if (t->ops->build(t, job, req, err, errlen) == -1) {
 		target_request_clear(req);
 		return -1;
@@ -437,6 +461,121 @@ target_request_clear(struct target_request *req)
 	free(req->url);
 	free(req->body);
 	memset(req, 0, sizeof(*req));
+}
+
+void
+target_request_print(FILE *out, const struct target_request *req)
+{
+	size_t i;
+
+	if (req->method == NULL) {
+		fprintf(out, "  append to %s:\n  %.*s", req->url,
+			(int)req->body_len, req->body);
+		return;
+	}
+	fprintf(out, "  %s %s\n", req->method, req->url);
+	for (i = 0; i < req->nheaders; i++)
+		fprintf(out, "  %s: %s\n", req->headers[i].name,
+			req->headers[i].secret ? "***" : req->headers[i].value);
+	if (req->body != NULL)
+		fprintf(out, "\n  %.*s\n", (int)req->body_len, req->body);
+}
+
+int
+target_request_header(struct target_request *req, const char *name,
+		      const char *value, int secret)
+{
+	struct target_header *p;
+
+	p = realloc(req->headers, (req->nheaders + 1) * sizeof(*p));
+	if (p == NULL)
+		return -1;
+	req->headers = p;
+	p = &req->headers[req->nheaders];
+	p->name = strdup(name);
+	p->value = strdup(value);
+	p->secret = secret;
+	if (p->name == NULL || p->value == NULL) {
+		free(p->name);
+		free(p->value);
+		return -1;
+	}
+	req->nheaders++;
+	return 0;
+}
+
+int
+target_dry_run(const struct target *t, const struct target_job *job,
+	       void (*print)(const struct target_request *req, void *arg),
+	       void *arg, char *did, size_t didlen)
+{
+	const struct target_exchange_ops *x = t->ops->exchange;
+	struct target_response resp = {.status = 200, .dry = 1};
+	struct target_result res;
+	struct target_request req;
+	enum target_step step = TARGET_STEP_FAIL;
+	void *ex;
+	int i;
+
+	if (x == NULL) {
+		snprintf(did, didlen, "a %s target has no exchange",
+			 t->ops->type);
+		return -1;
+	}
+	if ((ex = x->start(t, job)) == NULL) {
+		snprintf(did, didlen, "out of memory");
+		return -1;
+	}
+	memset(&res, 0, sizeof(res));
+	for (i = 0; i < TARGET_DRY_STEPS; i++) {
+		memset(&req, 0, sizeof(req));
+		step = x->step(ex, i == 0 ? NULL : &resp, &req, &res);
+		if (step != TARGET_STEP_SEND)
+			break;
+		print(&req, arg);
+		target_request_clear(&req);
+	}
+	x->end(ex);
+	if (step == TARGET_STEP_SEND) {
+		snprintf(did, didlen, "the exchange did not end");
+		return -1;
+	}
+	if (step == TARGET_STEP_FAIL) {
+		snprintf(did, didlen, "%s", res.error);
+		return -1;
+	}
+	snprintf(did, didlen, "%s", res.did);
+	return 0;
+}
+
+int
+target_render_ticket(const struct target_job *job, const char *default_template,
+		     struct ticket *tk, char *err, size_t errlen)
+{
+	const char *name = job->template ? job->template : default_template;
+	const struct templates_entry *e = NULL;
+	struct mustache_error me = {0, 0, ""};
+
+	memset(tk, 0, sizeof(*tk));
+	if (name == NULL || job->templates == NULL ||
+	    (e = templates_find(job->templates, name)) == NULL) {
+		snprintf(err, errlen, "no template \"%s\"",
+			 name ? name : "(none given)");
+		return -1;
+	}
+	if (e->kind != TEMPLATES_TICKET) {
+		snprintf(err, errlen,
+			 "%s: a PSA ticket needs a ticket template "
+			 "(NAME.ticket)",
+			 e->path);
+		return -1;
+	}
+	if (ticket_render(e->ticket, job->ctx, tk, &me) == -1) {
+		snprintf(err, errlen, "%s:%d: column %d: %s", e->path, me.line,
+			 me.column, me.message);
+		return -1;
+	}
+	return 0;
 }
 
 static int

@@ -286,29 +286,6 @@ target_webhook_load(const config_setting_t *s, const char *prefix,
 	return ret;
 }
 
-static int
-target_webhook_add(struct target_request *req, const char *name,
-		   const char *value, int secret)
-{
-	struct target_header *p;
-
-	p = realloc(req->headers, (req->nheaders + 1) * sizeof(*p));
-	if (p == NULL)
-		return -1;
-	req->headers = p;
-	p = &req->headers[req->nheaders];
-	p->name = strdup(name);
-	p->value = strdup(value);
-	p->secret = secret;
-	if (p->name == NULL || p->value == NULL) {
-		free(p->name);
-		free(p->value);
-		return -1;
-	}
-	req->nheaders++;
-	return 0;
-}
-
 /* A rendered header value must stay one header line. */
 static int
 target_webhook_value_ok(const char *v, size_t len)
@@ -347,10 +324,11 @@ target_webhook_sign(const struct target_webhook *w, const char *id,
 		return -1;
 	memcpy(sig, "v1,", 3);
 	EVP_EncodeBlock((unsigned char *)sig + 3, mac, (int)maclen);
-	return target_webhook_add(req, "webhook-id", id, 0) == 0 &&
-		       target_webhook_add(req, "webhook-timestamp", ts, 0) ==
+	return target_request_header(req, "webhook-id", id, 0) == 0 &&
+		       target_request_header(req, "webhook-timestamp", ts, 0) ==
 			   0 &&
-		       target_webhook_add(req, "webhook-signature", sig, 0) == 0
+		       target_request_header(req, "webhook-signature", sig,
+					     0) == 0
 		   ? 0
 		   : -1;
 }
@@ -384,13 +362,13 @@ target_webhook_build(const struct target *t, const struct target_job *job,
 	if ((req->method = strdup(w->method)) == NULL ||
 	    (req->url = strdup(w->url)) == NULL ||
 	    (!target_webhook_has(w, "Content-Type") &&
-	     target_webhook_add(req, "Content-Type", ctype, 0) == -1))
+	     target_request_header(req, "Content-Type", ctype, 0) == -1))
 		goto oom;
 	for (i = 0; i < w->nheaders; i++) {
 		const struct webhook_header *h = &w->headers[i];
 
 		if (h->secret != NULL) {
-			if (target_webhook_add(req, h->name, h->secret, 1) ==
+			if (target_request_header(req, h->name, h->secret, 1) ==
 			    -1)
 				goto oom;
 			continue;
@@ -410,7 +388,7 @@ target_webhook_build(const struct target *t, const struct target_job *job,
 			free(v);
 			return -1;
 		}
-		if (target_webhook_add(req, h->name, v, 0) == -1)
+		if (target_request_header(req, h->name, v, 0) == -1)
 			goto oom;
 		free(v);
 		v = NULL;

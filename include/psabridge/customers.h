@@ -64,6 +64,8 @@ int customers_load_csv(const char *path, enum customers_unmapped policy,
 const cJSON *customers_find(const struct customers *c, const char *customer_id);
 
 enum customers_unmapped customers_policy(const struct customers *c);
+/* Row i (0 .. customers_count() - 1) as customers_find() gives it. */
+const cJSON *customers_row(const struct customers *c, size_t i);
 /* Rows in the table, the "*" row included. */
 size_t customers_count(const struct customers *c);
 /* The CSV's path as it was opened (base_dir joined); borrowed. */

@@ -38,6 +38,7 @@ struct httpc_request {
 	long timeout_ms;	 /* the whole exchange; 0: 30 s */
 	const char *ca_file;	 /* NULL: the system's CAs */
 	int insecure;		 /* 1: no TLS verification (labs only) */
+	size_t body_max;	 /* response bytes kept; 0: HTTPC_BODY_MAX */
 };
 
 /*

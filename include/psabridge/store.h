@@ -32,8 +32,13 @@ struct store_job {
 	const char *correlate;	   /* the rendered key, or NULL */
 	const char *customer_id;   /* for releasing held jobs, or NULL */
 	int held;		   /* 1: waits for the customer's mapping */
+	int flags;		   /* STORE_JOB_NO_DEDUP, ... */
 	char id[STORE_ID_LEN + 1]; /* filled by store_append() */
 };
+
+/* A job's action options (rules.h), stored with it. */
+#define STORE_JOB_NO_DEDUP	 0x1 /* create: always a new ticket */
+#define STORE_JOB_CREATE_MISSING 0x2 /* note, close: create when none */
 
 /* One event to append.  The caller owns every pointer. */
 struct store_event {
@@ -66,12 +71,24 @@ struct store_due {
 	int64_t received_ms; /* the event's */
 	int64_t created_ms;  /* the job's: the give-up clock starts here */
 	int attempts;	     /* made before this one */
+	int flags;	     /* STORE_JOB_NO_DEDUP, ... */
+	char *last_error;    /* the previous attempt's, or NULL */
+	char *ticket_id; /* the open ticket of (target, correlate), or NULL */
 };
 
+/* Frees the strings of one and zeroes it. */
+void store_due_clear(struct store_due *due);
 /* Frees the strings of each of n and the array.  NULL is safe. */
 void store_due_free(struct store_due *due, size_t n);
 
 enum store_outcome_job { STORE_JOB_DONE, STORE_JOB_RETRY, STORE_JOB_DEAD };
+
+/* What a done job did to the ticket of its (target, correlation key). */
+enum store_ticket_change {
+	STORE_TICKET_SAME,   /* nothing to remember */
+	STORE_TICKET_OPEN,   /* ticket_id is the key's open ticket */
+	STORE_TICKET_CLOSED, /* the key has no open ticket any more */
+};
 
 /* One attempt's result; the caller owns the strings. */
 struct store_attempt {
@@ -80,7 +97,8 @@ struct store_attempt {
 	int status;	       /* HTTP status, 0 without an answer */
 	const char *error;     /* why it failed, or NULL */
 	const char *response;  /* a snippet of the answer, or NULL */
-	const char *ticket_id; /* what the target made, or NULL */
+	const char *ticket_id; /* the ticket acted on, or NULL */
+	enum store_ticket_change ticket_change;
 	enum store_outcome_job outcome;
 	int64_t next_ms; /* STORE_JOB_RETRY: not before */
 };
@@ -222,7 +240,10 @@ int store_jobs_take(struct store *st, const char *target, size_t limit,
 		    int64_t now_ms, struct store_due **out, size_t *n,
 		    char *err, size_t errlen);
 
-/* Records n attempts and their jobs' new states, in one transaction. */
+/*
+ * Records n attempts and their jobs' new states, and the tickets they
+ * opened or closed, in one transaction.
+ */
 int store_jobs_record(struct store *st, const struct store_attempt *a, size_t n,
 		      char *err, size_t errlen);
 

@@ -429,7 +429,7 @@ test_unknown_type_is_an_error(void **state)
 	    fx, "targets = (\n { name = \"x\"; type = \"email\"; }\n);\n", 1);
 	expect_error(fx, 2,
 		     "targets[0].type: unknown target type \"email\" (known: "
-		     "file, webhook)");
+		     "file, webhook, connectwise, autotask)");
 }
 
 static void
