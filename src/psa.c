@@ -197,6 +197,10 @@ psa_take_job(struct psa_x *x, const struct target_job *job,
 	    (job->when != NULL && (x->when = strdup(job->when)) == NULL))
 		return -1;
 	x->company = psa_dup(psa_string(customer, x->ops->company));
+	if (x->company != NULL && x->company[0] == '\0') {
+		free(x->company); /* an empty cell: no company */
+		x->company = NULL;
+	}
 	x->customer_id = psa_dup(psa_string(payload, "customer_id"));
 	if (job->ticket_id != NULL) {
 		snprintf(x->ticket_id, sizeof(x->ticket_id), "%s",

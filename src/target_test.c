@@ -156,7 +156,7 @@ target_test_ticket(struct ticket *tk, const char *name, const char *when)
 	snprintf(text, sizeof(text),
 		 "psabridge test ticket: safe to ignore, closed by itself");
 	tk->field[TICKET_SUMMARY] = strdup(text);
-	tk->field[TICKET_PRIORITY] = strdup("low");
+	tk->field[TICKET_PRIORITY] = strdup("normal");
 	snprintf(text, sizeof(text),
 		 "This ticket was opened by \"psabridge test-target %s\" on "
 		 "%s at %s to check that psabridge can create, note and "
