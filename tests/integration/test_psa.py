@@ -57,6 +57,24 @@ def agent_event(event, agent=AGENT, hostname="WIN10-4",
     return json.dumps(body).encode()
 
 
+def shipped_block(title):
+    """The commented target block titled so in config/psabridge.cfg,
+    uncommented, and the sample's rules."""
+    with open(os.path.join(TOP, "config", "psabridge.cfg")) as f:
+        text = f.read()
+    lines = text.splitlines()
+    start = [i for i, ln in enumerate(lines)
+             if ln.startswith("  # %s (docs/" % title)][0]
+    block = []
+    for ln in lines[start + 1:]:
+        if not ln.strip():
+            break
+        block.append(ln.replace("  # ", "  ", 1))
+    rules = text[text.index("\nrules = ("):text.index("\n);\n", text.index(
+        "\nrules = (")) + 4]
+    return "\n".join(block), rules
+
+
 class Lifecycle:
     """The tests both PSAs pass; a subclass gives the fake and target."""
 
@@ -229,6 +247,23 @@ class Lifecycle:
             for text in (d.log_text(), r.stdout, r.stderr, dump):
                 self.assertNotIn(s, text)
 
+    def test_the_shipped_sample_block_passes_check(self):
+        block, rules = shipped_block(self.title)
+        d = self.daemon(start=False, extra_env=self.sample_env)
+        with open(os.path.join(d.etc, "customers.csv"), "w") as f:
+            f.write(CUSTOMERS_CSV)
+        d.write_config(
+            d.config_text() +
+            'templates_dir = "%s";\n' % os.path.join(TOP, "templates") +
+            'customers = { file = "customers.csv"; unmapped = "hold"; };\n'
+            'targets = (\n' + block + '\n);\n' + rules)
+        r = run_cli(["check", "-c", d.cfg_path, "--events",
+                     os.path.join(harness.data_dir(), "defensx")],
+                    env=self.sample_env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("configuration OK (5 sample events rendered)",
+                      r.stdout)
+
     # -- test-target --
 
     def test_test_target_creates_and_closes_a_labelled_ticket(self):
@@ -271,6 +306,9 @@ class Lifecycle:
 
 class ConnectWiseTest(Lifecycle, DaemonTestCase):
     column = "connectwise_company"
+    title = "ConnectWise Manage"
+    sample_env = {"CW_COMPANY_ID": "acme", "CW_PUBLIC_KEY": "p",
+                  "CW_PRIVATE_KEY": "k", "CW_CLIENT_ID": "c"}
 
     def make_fake(self):
         return FakeConnectWise(company_id="acme", public_key="pubKEY77",
@@ -360,6 +398,9 @@ class ConnectWiseTest(Lifecycle, DaemonTestCase):
 
 class AutotaskTest(Lifecycle, DaemonTestCase):
     column = "autotask_company_id"
+    title = "Autotask"
+    sample_env = {"AT_USERNAME": "u@x", "AT_SECRET": "s",
+                  "AT_INTEGRATION_CODE": "c"}
 
     def make_fake(self):
         f = FakeAutotask(username="api@acme.example", secret="sEcReT55",
