@@ -24,6 +24,7 @@ covers one template through `render`; test_delivery.py covers CR/LF in a
 templated header.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -38,6 +39,7 @@ from common import TOP  # noqa: E402
 import harness  # noqa: E402
 from harness import DaemonTestCase  # noqa: E402
 from fakepsa import FakePSA  # noqa: E402
+from psafakes import CW_BASE, FakeAutotask, FakeConnectWise  # noqa: E402
 
 harness.check_env()
 
@@ -466,6 +468,149 @@ class ContextShadowTest(unittest.TestCase):
             self.assertNotIn(spoof, out, "a callback member shadowed "
                              "psabridge's own value")
         self.assertIn("Contoso, Ltd", out)
+
+
+class PSAInjectionTest(DaemonTestCase):
+    """Hostile payload values through every shipped ticket template to the
+    ConnectWise and Autotask targets (stateful fakes, psafakes.py): every
+    request keeps its method, path, host and header names, every body
+    parses with exactly the keys of a plain event's, ticket text has no
+    line break where the PSA takes one line, the key travels unchanged,
+    and a second event with the same hostile key finds its ticket through
+    the lookup (a note, not a second ticket)."""
+
+    CW_KEYS = {"summary", "company", "board", "priority",
+               "initialDescription", "externalXRef"}
+    AT_KEYS = {"companyID", "title", "description", "status", "priority",
+               "queueID", "externalID"}
+
+    def bridge(self):
+        self.cwpsa = FakePSA().start()
+        self.addCleanup(self.cwpsa.stop)
+        self.atpsa = FakePSA().start()
+        self.addCleanup(self.atpsa.stop)
+        self.cw = FakeConnectWise()
+        self.at = FakeAutotask(zone_url=self.atpsa.url + "/zone/")
+        self.cwpsa.default(self.cw)
+        self.atpsa.default(self.at)
+        d = self.daemon(start=False, max_body_bytes=4 * 1024 * 1024,
+                        extra_env={"CWK": "priv", "ATS": "s3cret"})
+        with open(os.path.join(d.etc, "customers.csv"), "w") as f:
+            f.write("customer_id,name,connectwise_company,"
+                    "autotask_company_id\nc1,Contoso,Contoso,29684\n")
+        actions = []
+        for t in sorted(TICKETS):
+            for tgt in ("cw", "at"):
+                actions.append('{ target = "%s"; action = "create"; '
+                               'template = "%s"; correlate = '
+                               '"k:{{payload.id}}:%s"; }' % (tgt, t, t))
+        d.write_config(
+            d.config_text() + 'templates_dir = "%s";\n' % TEMPLATES_DIR +
+            'customers = { file = "customers.csv"; unmapped = "hold"; };\n'
+            'targets = (\n'
+            ' { name = "cw"; type = "connectwise"; api_url = "%s%s"; '
+            'company_id = "acme"; public_key = "pub"; private_key = '
+            '"env:CWK"; client_id = "client-guid"; board = "Help Desk"; },\n'
+            ' { name = "at"; type = "autotask"; zone_url = "%s/zone/"; '
+            'username = "api@acme.example"; secret = "env:ATS"; '
+            'integration_code = "INTEGRATION-CODE"; queue = "29683496"; }\n'
+            ');\nrules = ( { name = "all"; match = [];\n  actions = ( %s ); '
+            '} );\n' % (self.cwpsa.url, CW_BASE, self.atpsa.url,
+                         ", ".join(actions)))
+        d.start()
+        return d
+
+    def run_event(self, d, values):
+        self.cwpsa.clear()
+        self.atpsa.clear()
+        eid = self.assertQueued(d.post(event(dict(values,
+                                                  customer_id="c1"))))
+        deadline = time.monotonic() + 30
+        while True:
+            jobs = harness.http_request(
+                d.admin_port, "GET", "/api/v1/events/" + eid, None,
+                d.auth(d.admin_token)).json()["jobs"]
+            if all(j["state"] in ("done", "dead") for j in jobs):
+                break
+            self.assertLess(time.monotonic(), deadline, jobs)
+            time.sleep(0.2)
+        self.assertEqual([j for j in jobs if j["state"] != "done"], [])
+        self.assertEqual(len(jobs), 2 * len(TICKETS))
+        return self.cwpsa.requests() + self.atpsa.requests()
+
+    def check_request(self, rq, key_of):
+        self.assertIn(rq.header("Host"),
+                      [urlhost(self.cwpsa.url), urlhost(self.atpsa.url)])
+        self.assertTrue(rq.path.startswith(CW_BASE + "/service/tickets") or
+                        rq.path.startswith("/zone/V1.0/Tickets"), rq)
+        if rq.method == "GET":  # the ConnectWise lookup
+            self.assertEqual(sorted(rq.params()),
+                             ["conditions", "orderBy", "pageSize"])
+            return
+        doc = rq.json()
+        if rq.path == CW_BASE + "/service/tickets":
+            self.assertEqual(set(doc), self.CW_KEYS)
+            self.assertLessEqual(len(doc["summary"]), 100)
+            self.assertNotRegex(doc["summary"], "[\r\n]")
+            self.assertIn(doc["externalXRef"], key_of)
+        elif rq.path == "/zone/V1.0/Tickets" and rq.method == "POST":
+            self.assertEqual(set(doc), self.AT_KEYS)
+            self.assertLessEqual(len(doc["title"]), 255)
+            self.assertNotRegex(doc["title"], "[\r\n]")
+            self.assertIn(doc["externalID"], key_of)
+
+    def test_hostile_values_reach_the_psas_as_values(self):
+        self.hostile('x" or closedFlag=true or id="/../?a=b#' + HOSTILE)
+
+    def test_a_printable_hostile_key_travels_as_it_is(self):
+        # short and printable: the key itself is the externalXRef and the
+        # externalID, quoted inside ConnectWise's conditions
+        self.hostile('"\\" or 1=1 /../?a=b&c#d')
+
+    def hostile(self, ident):
+        d = self.bridge()
+        values = {f: "%s %s" % (f, HOSTILE) for f in FIELDS}
+        values["id"] = ident
+        keys = {"k:%s:%s" % (values["id"], t) for t in TICKETS}
+        reqs = self.run_event(d, values)
+        made = {(rq.method, rq.path.split("/")[-1]) for rq in reqs}
+        self.assertIn(("POST", "tickets"), made)
+        self.assertIn(("POST", "Tickets"), made)
+        # keys over a PSA's limit travel as their hash: accept both
+        key_of = keys | {"psabridge-" + hashlib.sha256(
+            k.encode()).hexdigest()[:n] for k in keys for n in (20, 40)}
+        for rq in reqs:
+            with self.subTest(request=rq.target):
+                self.check_request(rq, key_of)
+        self.assertEqual(len(self.cw.open_tickets()), len(TICKETS))
+        self.assertEqual(len(self.at.open_tickets()), len(TICKETS))
+        # the same hostile key again, the state lost: found by the lookup
+        d.stop()
+        shutil.rmtree(d.state_dir)
+        os.makedirs(d.state_dir, mode=0o700)
+        d.start()
+        self.run_event(d, values)
+        self.assertEqual(len(self.cw.tickets), len(TICKETS))
+        self.assertEqual(len(self.at.tickets), len(TICKETS))
+        for notes in list(self.cw.notes.values()) + \
+                list(self.at.notes.values()):
+            self.assertEqual(len(notes), 1)
+            self.assertIn("happened again", notes[0])
+
+    def test_100_kb_values_are_cut_where_the_psa_limits_them(self):
+        d = self.bridge()
+        big = (HOSTILE * (100 * 1024 // len(HOSTILE) + 1))[:100 * 1024]
+        values = {f: f + big for f in FIELDS}
+        values["id"] = "id"
+        reqs = self.run_event(d, values)
+        for rq in reqs:
+            if rq.path == "/zone/V1.0/Tickets" and rq.method == "POST":
+                self.assertLessEqual(len(rq.json()["description"]), 8000)
+            self.check_request(rq, {"k:id:%s" % t for t in TICKETS})
+
+
+def urlhost(url):
+    return url.split("://", 1)[1].split("/", 1)[0]
 
 
 if __name__ == "__main__":
