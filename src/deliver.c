@@ -44,9 +44,7 @@ struct deliver_job {
 	/* An exchange (PSA targets): its state and the last answer. */
 	const struct target_exchange_ops *xops;
 	void *x;
-	long connect_timeout_ms, timeout_ms;
-	char *ca_file;
-	int insecure;
+	struct target_delivery dl; /* the target's, ca_file copied */
 	int status;
 	char *response;
 	char retry_after[64];
@@ -59,7 +57,7 @@ deliver_job_free(struct deliver_job *j)
 {
 	if (j->x != NULL)
 		j->xops->end(j->x);
-	free(j->ca_file);
+	free(j->dl.ca_file);
 	free(j->response);
 	store_due_clear(&j->due);
 	free(j);
@@ -436,36 +434,10 @@ deliver_file(struct deliver_job *j, const struct target_request *req)
 }
 
 static int
-deliver_http(struct deliver_job *j, const struct target *t,
+deliver_http(struct deliver_job *j, const struct target_delivery *dl,
 	     const struct target_request *req, httpc_done_fn done)
 {
-	struct httpc_header h[40];
-	struct httpc_request hr = {
-	    .method = req->method,
-	    .url = req->url,
-	    .headers = h,
-	    .body = req->body,
-	    .body_len = req->body_len,
-	    .connect_timeout_ms = t ? t->dl.connect_timeout_ms : 0,
-	    .timeout_ms = t ? t->dl.timeout_ms : 0,
-	    .ca_file = t ? t->dl.ca_file : NULL,
-	    .insecure = t ? t->dl.insecure : 0,
-	    .body_max = req->answer_max,
-	};
-	size_t i;
-
-	for (i = 0; i < req->nheaders && i < sizeof(h) / sizeof(h[0]); i++) {
-		h[i].name = req->headers[i].name;
-		h[i].value = req->headers[i].value;
-	}
-	hr.nheaders = i;
-	if (t == NULL) { /* an exchange's later request: the job's copy */
-		hr.connect_timeout_ms = j->connect_timeout_ms;
-		hr.timeout_ms = j->timeout_ms;
-		hr.ca_file = j->ca_file;
-		hr.insecure = j->insecure;
-	}
-	return httpc_send(j->d->httpc, &hr, done, j);
+	return target_send(j->d->httpc, req, dl, done, j);
 }
 
 /* --- exchanges ---------------------------------------------------------- */
@@ -590,7 +562,7 @@ deliver_step(struct deliver_job *j, const struct target_response *last)
 	if (last != NULL && dt != NULL && dt->t != NULL &&
 	    dt->t->dl.rate_per_s > 0)
 		dt->tokens -= 1;
-	if (deliver_http(j, NULL, &req, deliver_step_done) == -1) {
+	if (deliver_http(j, &j->dl, &req, deliver_step_done) == -1) {
 		res.status = 0;
 		snprintf(res.error, sizeof(res.error),
 			 "%s %s: the request could not be started", req.method,
@@ -607,11 +579,10 @@ deliver_exchange(struct deliver_job *j, const struct target *t,
 		 const struct target_job *tj)
 {
 	j->xops = t->ops->exchange;
-	j->connect_timeout_ms = t->dl.connect_timeout_ms;
-	j->timeout_ms = t->dl.timeout_ms;
-	j->insecure = t->dl.insecure;
+	j->dl = t->dl;
+	j->dl.ca_file = NULL;
 	if ((t->dl.ca_file != NULL &&
-	     (j->ca_file = strdup(t->dl.ca_file)) == NULL) ||
+	     (j->dl.ca_file = strdup(t->dl.ca_file)) == NULL) ||
 	    (j->x = j->xops->start(t, tj)) == NULL) {
 		if (j->prep)
 			deliver_job_free(j);
@@ -697,7 +668,7 @@ deliver_send(struct deliver *d, struct deliver_target *dt,
 	cJSON_Delete(ctx);
 	if (req.method == NULL)
 		deliver_file(j, &req);
-	else if (deliver_http(j, dt->t, &req, deliver_http_done) == -1)
+	else if (deliver_http(j, &dt->t->dl, &req, deliver_http_done) == -1)
 		deliver_fail_build(j, "the request could not be started");
 	target_request_clear(&req);
 }

@@ -27,7 +27,8 @@ static const struct target_ops *const target_kinds[] = {
     &target_autotask_ops,
 };
 
-#define TARGET_DRY_STEPS 16 /* no exchange is longer */
+#define TARGET_DRY_STEPS   16 /* no exchange is longer */
+#define TARGET_HEADERS_MAX 40
 
 static const struct target_ops *
 target_kind(const char *type)
@@ -461,6 +462,35 @@ target_request_clear(struct target_request *req)
 	free(req->url);
 	free(req->body);
 	memset(req, 0, sizeof(*req));
+}
+
+int
+target_send(struct httpc *h, const struct target_request *req,
+	    const struct target_delivery *dl, httpc_done_fn done, void *arg)
+{
+	struct httpc_header hh[TARGET_HEADERS_MAX];
+	struct httpc_request hr = {
+	    .method = req->method,
+	    .url = req->url,
+	    .headers = hh,
+	    .body = req->body,
+	    .body_len = req->body_len,
+	    .connect_timeout_ms = dl->connect_timeout_ms,
+	    .timeout_ms = dl->timeout_ms,
+	    .ca_file = dl->ca_file,
+	    .insecure = dl->insecure,
+	    .body_max = req->answer_max,
+	};
+	size_t i;
+
+	if (req->nheaders > TARGET_HEADERS_MAX)
+		return -1;
+	for (i = 0; i < req->nheaders; i++) {
+		hh[i].name = req->headers[i].name;
+		hh[i].value = req->headers[i].value;
+	}
+	hr.nheaders = req->nheaders;
+	return httpc_send(h, &hr, done, arg);
 }
 
 void

@@ -477,6 +477,12 @@ at_zone(struct at *a, const struct target_response *last,
 	    a->zone == NULL)
 		a->zone = at_slash(zone);
 	cJSON_Delete(doc);
+	if (a->zone == NULL && last->status == 0) {
+		snprintf(res->error, sizeof(res->error),
+			 "finding the zone: %sV1.0/ZoneInformation: %s",
+			 a->discovery, last->error ? last->error : "no answer");
+		return TARGET_STEP_FAIL;
+	}
 	if (a->zone == NULL) {
 		res->status = last->status;
 		snprintf(res->error, sizeof(res->error),
@@ -501,6 +507,12 @@ at_fields(struct at *a, const struct target_response *last,
 	if (last->status == 200 &&
 	    (a->picklists = at_picklists(last->body, last->body_len)) != NULL)
 		return 0;
+	if (last->status == 0) {
+		snprintf(res->error, sizeof(res->error),
+			 "reading the ticket picklists: %s",
+			 last->error ? last->error : "no answer");
+		return -1;
+	}
 	if (last->status != 200)
 		at_error(last->status, last->body, last->body_len, said,
 			 sizeof(said), &res->validation);

@@ -273,9 +273,16 @@ cw_prepare(struct psa_x *x, const struct target_response *last,
 		  ? cJSON_ParseWithLength(last->body, last->body_len)
 		  : NULL;
 	codebase = psa_string(doc, "Codebase");
-	if (codebase != NULL && codebase[0] != '\0')
+	/* another exchange may have found it meanwhile */
+	if (codebase != NULL && codebase[0] != '\0' && c->base == NULL)
 		c->base = cw_base_of(c->site, codebase);
 	cJSON_Delete(doc);
+	if (c->base == NULL && last->status == 0) {
+		snprintf(res->error, sizeof(res->error),
+			 "finding the codebase: %s/login/companyinfo/...: %s",
+			 c->site, last->error ? last->error : "no answer");
+		return TARGET_STEP_FAIL;
+	}
 	if (c->base == NULL) {
 		snprintf(res->error, sizeof(res->error),
 			 "finding the codebase: GET %s/login/companyinfo/... "

@@ -193,30 +193,11 @@ target_test_answer(const struct httpc_response *resp, void *arg)
 static void
 target_test_send(struct target_test_run *run, const struct target_request *req)
 {
-	struct httpc_header h[40];
-	struct httpc_request hr = {
-	    .method = req->method,
-	    .url = req->url,
-	    .headers = h,
-	    .body = req->body,
-	    .body_len = req->body_len,
-	    .connect_timeout_ms = run->t->dl.connect_timeout_ms,
-	    .timeout_ms = run->t->dl.timeout_ms,
-	    .ca_file = run->t->dl.ca_file,
-	    .insecure = run->t->dl.insecure,
-	    .body_max = req->answer_max,
-	};
-	size_t i;
-
-	for (i = 0; i < req->nheaders && i < 40; i++) {
-		h[i].name = req->headers[i].name;
-		h[i].value = req->headers[i].value;
-	}
-	hr.nheaders = i;
 	free(run->body);
 	run->body = NULL;
 	run->answered = 0;
-	if (httpc_send(run->httpc, &hr, target_test_answer, run) == -1) {
+	if (target_send(run->httpc, req, &run->t->dl, target_test_answer,
+			run) == -1) {
 		run->answered = 1;
 		run->status = 0;
 		snprintf(run->error, sizeof(run->error),

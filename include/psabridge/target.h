@@ -24,6 +24,7 @@
 #include <libconfig.h>
 
 #include "psabridge/diag.h"
+#include "psabridge/httpc.h"
 #include "psabridge/templates.h"
 
 struct target;
@@ -202,6 +203,14 @@ int target_dry_run(const struct target *t, const struct target_job *job,
  * (secret values as ***), the body; indented by two spaces.
  */
 void target_request_print(FILE *out, const struct target_request *req);
+
+/*
+ * Sends req through h with dl's timeouts and TLS settings (borrowed until
+ * it returns); as httpc_send(): 0, or -1 and done is not called.
+ */
+int target_send(struct httpc *h, const struct target_request *req,
+		const struct target_delivery *dl, httpc_done_fn done,
+		void *arg);
 
 /* psabridge test-target ARGS: see target_test.c.  The exit status. */
 int target_test_main(int argc, char **argv);

@@ -74,21 +74,12 @@ def prism_bin():
     return exe
 
 
-def free_port():
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
-
-
 class Prism:
     """One `prism mock` on 127.0.0.1, stopped by stop() (its process
     group: prism runs node)."""
 
     def __init__(self, spec):
-        self.port = free_port()
+        self.port = harness.free_port()
         self.log = open(os.path.join(build_dir(), "prism-%s.log"
                                      % os.path.basename(spec)), "wb")
         self.proc = subprocess.Popen(

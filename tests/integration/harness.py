@@ -184,6 +184,16 @@ def padded_envelope(size, seq=0):
     return body
 
 
+def free_port():
+    """A loopback port free right now (for a server the test starts)."""
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
 def write_secret(path, value):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
