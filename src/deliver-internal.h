@@ -10,7 +10,9 @@
 
 #include <event2/event.h>
 
+#include "psabridge/httpc.h"
 #include "psabridge/store.h"
+#include "psabridge/target.h"
 
 #define DELIVER_TICK_MS	    1000
 #define DELIVER_SNIPPET_MAX 2048 /* of a response, kept with the attempt */
@@ -56,5 +58,47 @@ struct deliver {
 	int ready; /* the requeue at start is done */
 	int stopping;
 };
+
+/* One job on its way. */
+struct deliver_job {
+	struct deliver *d;
+	struct store_due due;
+	char target[65];
+	int64_t started_ms;
+	int64_t retry_first_ms, retry_max_ms, give_up_ms;
+	char errbuf[512]; /* an error message made here */
+	/* An exchange (PSA targets): its state and the last answer. */
+	const struct target_exchange_ops *xops;
+	void *x;
+	struct target_delivery dl; /* the target's, ca_file copied */
+	int status;
+	char *response;
+	char retry_after[64];
+	int prep; /* no job: the target's preparation (discovery) */
+};
+
+/* deliver.c, for deliver_exchange.c and the rest of the engine. */
+int64_t deliver_now_ms(void);
+struct deliver_target *deliver_find(struct deliver *d, const char *name);
+/* Ends what a job holds besides its due entry, and frees it. */
+void deliver_job_free(struct deliver_job *j);
+void deliver_attempt_init(struct store_attempt *a, const struct deliver_job *j);
+/* Classifies an answer (status 0: none) into done, retry or dead. */
+void deliver_classify(struct deliver_job *j, struct store_attempt *a,
+		      const char *retry_after);
+/* The end of one attempt: counters, the log line, the record; frees j. */
+void deliver_finish(struct deliver_job *j, struct store_attempt *a,
+		    double seconds);
+/* A job that cannot be built will not build on a retry: dead. */
+void deliver_fail_build(struct deliver_job *j, const char *why);
+int deliver_http(struct deliver_job *j, const struct target_delivery *dl,
+		 const struct target_request *req, httpc_done_fn done);
+
+/* deliver_exchange.c: a PSA target's exchange (several requests a job). */
+/* Starts job j's exchange on t (tj NULL with j->prep: preparing only). */
+void deliver_exchange(struct deliver_job *j, const struct target *t,
+		      const struct target_job *tj);
+/* Each PSA target prepares (discovery, picklists): at start and reload. */
+void deliver_prepare(struct deliver *d);
 
 #endif
