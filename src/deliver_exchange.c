@@ -88,11 +88,12 @@ deliver_exchange_end(struct deliver_job *j, enum target_step step,
 		a.outcome = STORE_JOB_DONE;
 		a.ticket_id = res->ticket_id[0] ? res->ticket_id : NULL;
 		a.ticket_change = (enum store_ticket_change)res->ticket_change;
+		/* did may carry the key, which the sender chose: quoted */
 		if (res->did[0] != '\0')
-			log_info("msg=\"%s\" event=%s job=%s target=%s "
-				 "ticket=%s",
-				 res->did, j->due.event_id, j->due.id,
-				 j->target,
+			log_info("msg=%s event=%s job=%s target=%s ticket=%s",
+				 log_quote(q, sizeof(q), res->did,
+					   strlen(res->did), 200),
+				 j->due.event_id, j->due.id, j->target,
 				 res->ticket_id[0] ? res->ticket_id : "-");
 		deliver_finish(j, &a, (double)a.duration_ms / 1000.0);
 		return;
@@ -105,9 +106,12 @@ deliver_exchange_end(struct deliver_job *j, enum target_step step,
 		   strcmp(j->due.last_error, res->error) == 0 &&
 		   j->due.attempts + 1 >= DELIVER_SAME_ERROR_MAX) {
 		a.outcome = STORE_JOB_DEAD;
+	} else if (a.status >= 200 && a.status < 300) {
+		/* a 2xx the target could not read: retried, status kept */
+		a.status = 0;
+		deliver_classify(j, &a, NULL);
+		a.status = res->status;
 	} else {
-		if (res->validation && a.status >= 400 && a.status < 500)
-			a.status = 500; /* counted like Autotask's refusals */
 		deliver_classify(j, &a,
 				 j->retry_after[0] ? j->retry_after : NULL);
 	}

@@ -214,15 +214,6 @@ psa_take_job(struct psa_x *x, const struct target_job *job,
 					sizeof(err)) == -1) {
 		return (x->error = strdup(err)) != NULL ? 0 : -1;
 	}
-	if (x->company == NULL && (x->action == PSA_CREATE ||
-				   (x->flags & STORE_JOB_CREATE_MISSING))) {
-		snprintf(err, sizeof(err),
-			 "customer %s has no %s in the customer table: add it "
-			 "and reload, then retry the job",
-			 x->customer_id ? x->customer_id : "(none)",
-			 x->ops->company);
-		return (x->error = strdup(err)) != NULL ? 0 : -1;
-	}
 	return 0;
 }
 
@@ -323,7 +314,15 @@ psa_send(struct psa_x *x, enum psa_phase phase, struct target_request *req,
 		rc = x->ops->lookup(x, req, err, sizeof(err));
 		break;
 	case PSA_P_CREATE:
-		rc = x->ops->create(x, req, err, sizeof(err));
+		/* checked here: a note to a known ticket needs no company */
+		if (x->company == NULL)
+			snprintf(err, sizeof(err),
+				 "customer %s has no %s in the customer table: "
+				 "add it and reload, then retry the job",
+				 x->customer_id ? x->customer_id : "(none)",
+				 x->ops->company);
+		else
+			rc = x->ops->create(x, req, err, sizeof(err));
 		break;
 	case PSA_P_NOTE:
 		text = psa_note_text(x, x->action == PSA_CREATE);
@@ -354,7 +353,9 @@ psa_missing(struct psa_x *x, struct target_request *req,
 	snprintf(did, sizeof(did),
 		 "skipped: no open ticket for %.100s (if_missing = skip)",
 		 x->key ? x->key : "(no correlate)");
-	return psa_done(x, res, STORE_TICKET_SAME, did);
+	/* a ticket the state knew is gone from the PSA: forget it there */
+	return psa_done(x, res,
+			x->lost ? STORE_TICKET_CLOSED : STORE_TICKET_SAME, did);
 }
 
 /* The first request after preparing, or after a ticket was lost. */
@@ -448,6 +449,7 @@ psa_answer(struct psa_x *x, const struct target_response *last,
 		if (x->phase == PSA_P_NOTE && last->status == 404 &&
 		    x->from_state) {
 			x->from_state = 0;
+			x->lost = 1;
 			x->ticket_id[0] = '\0';
 			return psa_decide(x, req, res);
 		}

@@ -105,6 +105,13 @@ render_job(const struct config *cfg, const struct router *r, cJSON *ctx,
 			job->target, job->correlate ? ", correlate " : "",
 			job->correlate ? job->correlate : "",
 			job->held ? " (held: customer not mapped)" : "");
+	if (t != NULL && t->ops->exchange != NULL && job->held) {
+		/* no company to open it for until the customer is mapped */
+		if (out != NULL)
+			fprintf(out,
+				"  not sent until the customer is mapped\n");
+		return 0;
+	}
 	if (t != NULL && t->ops->exchange != NULL) {
 		/* a PSA exchange: every request, as if no ticket existed */
 		if (target_dry_run(t, &tj, render_dry_print, out, err,

@@ -341,7 +341,7 @@ target_load_one(const config_setting_t *e, const char *prefix,
 		m = config_setting_get_elem(e, (unsigned int)i);
 		if (!target_key_known(t->ops, config_setting_name(m))) {
 			diag_error(d, file, (int)config_setting_source_line(m),
-				   "unknown key \"%s\" in %s (a %s target)",
+				   "unknown key \"%s\" in %s (type %s)",
 				   config_setting_name(m), prefix, type);
 			ret = -1;
 		}

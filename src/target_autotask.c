@@ -567,7 +567,6 @@ at_lookup(struct psa_x *x, struct target_request *req, char *err, size_t errlen)
 {
 	const struct at *a = x->vendor;
 	cJSON *b = cJSON_CreateObject(), *filter, *f;
-	long done;
 
 	filter = cJSON_AddArrayToObject(b, "filter");
 	f = cJSON_CreateObject();
@@ -575,13 +574,14 @@ at_lookup(struct psa_x *x, struct target_request *req, char *err, size_t errlen)
 	cJSON_AddStringToObject(f, "field", "externalID");
 	cJSON_AddStringToObject(f, "value", x->xref);
 	cJSON_AddItemToArray(filter, f);
-	if (at_resolve(a, AT_STATUS, a->complete_status, &done, err, errlen) ==
-	    1) {
-		f = cJSON_CreateObject();
-		cJSON_AddStringToObject(f, "op", "noteq");
-		cJSON_AddStringToObject(f, "field", "status");
-		cJSON_AddNumberToObject(f, "value", (double)done);
-		cJSON_AddItemToArray(filter, f);
+	f = cJSON_CreateObject();
+	cJSON_AddStringToObject(f, "op", "noteq");
+	cJSON_AddStringToObject(f, "field", "status");
+	cJSON_AddItemToArray(filter, f);
+	if (at_put(a, f, "value", AT_STATUS, a->complete_status, err, errlen) ==
+	    -1) {
+		cJSON_Delete(b);
+		return -1;
 	}
 	cJSON_AddNumberToObject(b, "maxRecords", 1);
 	return at_call(a, "POST", "V1.0/Tickets/query", b, req, err, errlen);
@@ -686,7 +686,10 @@ at_close(struct psa_x *x, struct target_request *req, char *err, size_t errlen)
 	const struct at *a = x->vendor;
 	cJSON *b = cJSON_CreateObject();
 
-	cJSON_AddNumberToObject(b, "id", (double)atoll(x->ticket_id));
+	if (at_numeric(x->ticket_id))
+		cJSON_AddNumberToObject(b, "id", (double)atoll(x->ticket_id));
+	else /* a dry run's invented ticket */
+		cJSON_AddStringToObject(b, "id", x->ticket_id);
 	if (at_put(a, b, "status", AT_STATUS, a->complete_status, err,
 		   errlen) == -1) {
 		cJSON_Delete(b);

@@ -150,6 +150,11 @@ cw_load_plain(struct cw *c, const config_setting_t *s, const char *prefix,
 	c->template = cw_dup(tmpl);
 	if (target_check_template(s, "template", prefix, tmpl, templates, d))
 		ret = -1;
+	/* ConnectWise's own priorities, as a new Manage instance has them */
+	c->priorities[0] = strdup("Priority 1 - Emergency Response");
+	c->priorities[1] = strdup("Priority 2 - Quick Response");
+	c->priorities[2] = strdup("Priority 3 - Normal Response");
+	c->priorities[3] = strdup("Priority 4 - Schedule Maintenance");
 	if (psa_priorities(s, prefix, c->priorities, d) == -1)
 		ret = -1;
 	return board == NULL ? -1 : ret;
@@ -325,14 +330,21 @@ cw_lookup(struct psa_x *x, struct target_request *req, char *err, size_t errlen)
 	return cw_call(x, "GET", path, NULL, req, err, errlen);
 }
 
+static int
+cw_numeric(const char *v)
+{
+	size_t n = strlen(v);
+
+	return n > 0 && n < 10 && strspn(v, "0123456789") == n;
+}
+
 /* {"name": v}, or {"id": N} when v is a number. */
 static cJSON *
 cw_ref(const char *v)
 {
 	cJSON *o = cJSON_CreateObject();
-	size_t n = strlen(v);
 
-	if (n > 0 && n < 10 && strspn(v, "0123456789") == n)
+	if (cw_numeric(v))
 		cJSON_AddNumberToObject(o, "id", (double)atol(v));
 	else
 		cJSON_AddStringToObject(o, "name", v);
@@ -427,8 +439,14 @@ cw_close(struct psa_x *x, struct target_request *req, char *err, size_t errlen)
 	char path[128];
 
 	cJSON_AddStringToObject(op, "op", "replace");
-	cJSON_AddStringToObject(op, "path", "status/name");
-	cJSON_AddStringToObject(op, "value", c->closed_status);
+	if (cw_numeric(c->closed_status)) {
+		cJSON_AddStringToObject(op, "path", "status/id");
+		cJSON_AddNumberToObject(op, "value",
+					(double)atol(c->closed_status));
+	} else {
+		cJSON_AddStringToObject(op, "path", "status/name");
+		cJSON_AddStringToObject(op, "value", c->closed_status);
+	}
 	cJSON_AddItemToArray(ops, op);
 	snprintf(path, sizeof(path), "/service/tickets/%s", x->ticket_id);
 	return cw_call(x, "PATCH", path, ops, req, err, errlen);

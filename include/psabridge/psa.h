@@ -41,6 +41,7 @@ struct psa_x {
 	struct ticket tk;  /* the rendered ticket (not for PSA_PREPARE) */
 	char ticket_id[PSA_ID_MAX];
 	int from_state; /* ticket_id came from psabridge's state */
+	int lost;	/* that ticket is gone from the PSA (404) */
 	int phase;	/* psa.c's */
 	int vstate;	/* the vendor's, while preparing */
 	int looked_up;	/* the PSA was asked for the key's ticket */

@@ -169,6 +169,23 @@ class Lifecycle:
         self.assertEqual(len(self.lookups()), 1)
         d.wait_for_log(r"skipped: no open ticket for agent:" + AGENT)
 
+    def test_a_hostile_key_cannot_forge_a_log_line(self):
+        d = self.bridge()
+        agent = 'x" forged=1\nlevel=error msg="forged line'
+        self.assertQueued(d.post(agent_event("Agent.Reinstall",
+                                             agent=agent)))
+        self.finished(d, 1)
+        skipped = [harness.parse_log_line(ln) for ln in d.lines()
+                   if "skipped" in ln]
+        self.assertEqual(len(skipped), 1, d.lines())
+        # the line break is logged as \x0a (parse_log_line keeps "x0a")
+        self.assertEqual(skipped[0]["msg"],
+                         "skipped: no open ticket for agent:%s "
+                         "(if_missing = skip)" % agent.replace("\n", "x0a"))
+        for ln in d.lines():
+            self.assertNotIn("forged", harness.parse_log_line(ln))
+            self.assertFalse(ln.startswith("level=error msg=\"forged"), ln)
+
     def test_if_missing_create_opens_and_closes_a_ticket(self):
         d = self.bridge(close_opts='if_missing = "create";')
         self.assertQueued(d.post(agent_event("Agent.Reinstall")))
@@ -217,6 +234,50 @@ class Lifecycle:
         self.assertEqual(rows[1][2], "done", rows)
         self.assertNotEqual(rows[1][3], tid)
         self.assertEqual(len(self.fake.open_tickets()), 1)
+
+    def test_a_ticket_gone_from_the_psa_is_forgotten_when_skipped(self):
+        d = self.bridge()
+        self.assertQueued(d.post(agent_event("Agent.Uninstall")))
+        tid = self.finished(d, 1)[0][3]
+        with self.fake.lock:
+            del self.fake.tickets[int(tid)]
+        self.assertQueued(d.post(agent_event("Agent.Reinstall")))
+        rows = self.finished(d, 2)
+        self.assertEqual(rows[1][2], "done", rows)
+        self.assertEqual(d.query("SELECT state FROM tickets"), [("closed",)])
+
+    def test_a_note_to_a_known_ticket_needs_no_company(self):
+        d = self.bridge()
+        self.assertQueued(d.post(agent_event("Agent.Uninstall")))
+        tid = self.finished(d, 1)[0][3]
+        with open(os.path.join(d.etc, "customers.csv"), "w") as f:
+            f.write(CUSTOMERS_CSV.replace("Contoso,29684", ","))
+        d.signal(1)  # SIGHUP
+        d.wait_for_log(r"msg=reloaded")
+        self.assertQueued(d.post(agent_event("Agent.Uninstall")))
+        rows = self.finished(d, 2)
+        self.assertEqual(rows[1][2:4], ("done", tid), rows)
+
+    def test_an_answer_without_a_ticket_id_is_retried_not_done(self):
+        d = self.bridge()
+        self.script_create_answer({"status": 201 if self.column.startswith(
+            "conn") else 200, "body": {"unexpected": True}})
+        self.assertQueued(d.post(agent_event("Agent.Uninstall")))
+        rows = self.finished(d, 1)
+        self.assertEqual(rows[0][2], "done", rows)
+        att = d.query("SELECT outcome, error FROM attempts ORDER BY seq")
+        self.assertEqual([a[0] for a in att], ["retry", "done"], att)
+        self.assertIn("without a ticket id", att[0][1])
+        self.assertEqual(len(self.fake.tickets), 1)
+
+    def test_check_passes_when_the_sample_customer_is_not_mapped(self):
+        d = self.bridge(start=False)
+        with open(os.path.join(d.etc, "customers.csv"), "w") as f:
+            f.write(CUSTOMERS_CSV.splitlines()[0] + "\nother,Other,O,1\n")
+        r = run_cli(["check", "-c", d.cfg_path, "--events",
+                     os.path.join(harness.data_dir(), "defensx")],
+                    env=self.env())
+        self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_a_customer_without_a_company_column_is_dead_with_the_reason(
             self):
@@ -337,6 +398,11 @@ class ConnectWiseTest(Lifecycle, DaemonTestCase):
         return [r for r in self.psa.requests(CW_BASE + "/service/tickets")
                 if r.method == "GET"]
 
+    def script_create_answer(self, answer):
+        # the lookup comes first under the same path: the fake answers it
+        self.psa.script(CW_BASE + "/service/tickets", [lambda r: None,
+                                                       answer])
+
     def test_the_codebase_is_discovered_once(self):
         d = self.bridge()
         with open(d.cfg_path) as f:
@@ -382,6 +448,7 @@ class ConnectWiseTest(Lifecycle, DaemonTestCase):
                                              customer="bad-co")))
         rows = self.finished(d, 1)
         self.assertEqual(rows[0][2], "dead", rows)
+        self.assertEqual(d.query("SELECT count(*) FROM attempts"), [(1,)])
         self.assertIn("creating the ticket: ConnectWise answered HTTP 400: "
                       "InvalidObject: ticket object is invalid; "
                       "company/identifier: Company not found.", rows[0][4])
@@ -428,6 +495,17 @@ class AutotaskTest(Lifecycle, DaemonTestCase):
 
     def lookups(self):
         return self.psa.requests("/zone/V1.0/Tickets/query")
+
+    def script_create_answer(self, answer):
+        # query and fields share the prefix: the first create gets answer
+        left = [answer]
+
+        def once(r):
+            if r.path == "/zone/V1.0/Tickets" and r.method == "POST" and \
+                    left:
+                return left.pop()
+            return None
+        self.psa.script("/zone/V1.0/Tickets", [once] * 4)
 
     def test_the_zone_and_picklists_are_read_once(self):
         d = self.bridge()

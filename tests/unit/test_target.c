@@ -446,15 +446,13 @@ test_keys_of_another_type_are_unknown(void **state)
 		      "   path = \"t\"; template = \"agent\"; colour = 1; }\n"
 		      ");\n",
 		      4);
-	expect_error(fx, 3,
-		     "unknown key \"url\" in targets[0] (a file target)");
+	expect_error(fx, 3, "unknown key \"url\" in targets[0] (type file)");
 	expect_error(fx, 6,
-		     "unknown key \"path\" in targets[1] (a webhook target)");
+		     "unknown key \"path\" in targets[1] (type webhook)");
 	expect_error(fx, 6,
-		     "unknown key \"template\" in targets[1] (a webhook "
-		     "target)");
+		     "unknown key \"template\" in targets[1] (type webhook)");
 	expect_error(fx, 6,
-		     "unknown key \"colour\" in targets[1] (a webhook target)");
+		     "unknown key \"colour\" in targets[1] (type webhook)");
 }
 
 static void
