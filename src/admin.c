@@ -603,6 +603,8 @@ static const struct admin_route admin_routes[] = {
     {EVHTTP_REQ_GET, "/api/v1/jobs", NULL, ADMIN_QUERY, STORE_Q_JOBS, NULL},
     {EVHTTP_REQ_GET, "/api/v1/customers/unmapped", NULL, ADMIN_QUERY,
      STORE_Q_UNMAPPED, NULL},
+    {EVHTTP_REQ_GET, "/api/v1/tickets", NULL, ADMIN_QUERY, STORE_Q_TICKETS,
+     NULL},
     {EVHTTP_REQ_POST, "/api/v1/jobs/retry", NULL, ADMIN_RETRY, 0, NULL},
     {EVHTTP_REQ_POST, "/api/v1/jobs/release", NULL, ADMIN_RETRY, 0, "held"},
     {EVHTTP_REQ_POST, "/api/v1/events/", "/replay", ADMIN_REPLAY, STORE_Q_EVENT,
@@ -656,17 +658,20 @@ admin_known_target(struct admin *a, const char *name)
 
 /* A state= filter must name a state, or the answer would be [] silently. */
 static int
-admin_state_ok(const char *state, int of_events)
+admin_state_ok(const char *state, enum store_query_kind kind)
 {
 	static const char *const jobs[] = {"pending", "held", "inflight",
 					   "done",    "dead", NULL};
 	static const char *const events[] = {"received", "routed", "unrouted",
 					     "dropped", NULL};
-	const char *const *s;
+	static const char *const tickets[] = {"open", "closed", NULL};
+	const char *const *s = kind == STORE_Q_EVENTS	 ? events
+			       : kind == STORE_Q_TICKETS ? tickets
+							 : jobs;
 
 	if (state[0] == '\0')
 		return 1;
-	for (s = of_events ? events : jobs; *s != NULL; s++)
+	for (; *s != NULL; s++)
 		if (strcmp(*s, state) == 0)
 			return 1;
 	return 0;
@@ -722,8 +727,8 @@ admin_dispatch(struct admin *a, struct evhttp_request *req, const char *path)
 	}
 	if (rt->op == ADMIN_RETRY && id[0] == '\0' && r->state[0] == '\0')
 		snprintf(r->state, sizeof(r->state), "dead");
-	if (!admin_state_ok(r->state, rt->op == ADMIN_QUERY &&
-					  rt->kind == STORE_Q_EVENTS)) {
+	if (!admin_state_ok(r->state,
+			    rt->op == ADMIN_QUERY ? rt->kind : STORE_Q_JOBS)) {
 		httpd_reply_error(a->httpd, req, 400, "bad_request",
 				  "unknown state");
 		admin_req_free(r);

@@ -22,6 +22,8 @@ void queue_print_jobs(const cJSON *jobs);
 
 /* GET /api/v1/targets as a table. */
 void queue_print_targets(const cJSON *targets);
+/* Each correlation key's ticket as a table. */
+void queue_print_tickets(const cJSON *tickets);
 
 /* GET /api/v1/jobs/{id}: the job, then each attempt; indented. */
 void queue_print_job(const cJSON *job, int indent);

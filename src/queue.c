@@ -506,6 +506,34 @@ queue_targets(struct queue_ctx *q)
 	return 0;
 }
 
+static int
+queue_tickets(struct queue_ctx *q)
+{
+	const struct queue_opts *o = q->o;
+	char path[QUEUE_PATH_MAX];
+	long limit = o->limit ? o->limit : QUEUE_LIMIT_DFLT;
+	int n;
+
+	snprintf(path, sizeof(path), "/api/v1/tickets?limit=%ld%s%s%s%s", limit,
+		 o->state ? "&state=" : "", o->state ? o->state : "",
+		 o->target ? "&target=" : "", o->target ? o->target : "");
+	if (queue_call(q, 0, path, 0) != QUEUE_OK)
+		return 1;
+	if (o->json) {
+		queue_json_out(q);
+		return 0;
+	}
+	if (!cJSON_IsArray(q->doc) || (n = cJSON_GetArraySize(q->doc)) == 0) {
+		printf("no tickets\n");
+		return 0;
+	}
+	queue_print_tickets(q->doc);
+	if (n >= limit)
+		printf("(the newest %d; --limit N shows up to %d)\n", n,
+		       QUEUE_LIMIT_MAX);
+	return 0;
+}
+
 /* The target's state as delivery has it (the enable answer lacks it). */
 static int
 queue_target_disabled(struct queue_ctx *q, const char *name)
@@ -565,6 +593,7 @@ static const char queue_usage[] =
     "mapping\n"
     "  replay EVENT_ID           route a stored event again\n"
     "  targets                   the targets, their state and counts\n"
+    "  tickets [--state open|closed] [--target T]  each key's PSA ticket\n"
     "  enable TARGET             a disabled target delivers again\n"
     "\n"
     "  --json   print the admin API's answer (one JSON document)\n"
@@ -616,6 +645,15 @@ static const char queue_targets_usage[] =
     "Lists the targets: type, state (ok, retrying, disabled), jobs in\n"
     "flight, attempts done, retried and dead since start, last error.\n";
 
+static const char queue_tickets_usage[] =
+    "usage: psabridge queue tickets -c FILE [--state open|closed] [--target "
+    "T]\n"
+    "                               [--limit N] [--json]\n"
+    "\n"
+    "Lists the PSA tickets psabridge knows, newest first: target,\n"
+    "correlation key, ticket id, open or closed, and since when.  A create\n"
+    "for a key with an open ticket notes that ticket instead.\n";
+
 static const char queue_enable_usage[] =
     "usage: psabridge queue enable -c FILE TARGET [--json]\n"
     "\n"
@@ -635,6 +673,7 @@ static const struct queue_cmd queue_cmds[] = {
     {"release", queue_release_usage, "t", 0, 0, queue_release},
     {"replay", queue_replay_usage, "", 1, 1, queue_replay},
     {"targets", queue_targets_usage, "", 0, 0, queue_targets},
+    {"tickets", queue_tickets_usage, "stl", 0, 0, queue_tickets},
     {"enable", queue_enable_usage, "", 1, 1, queue_enable},
 };
 
@@ -669,22 +708,25 @@ static int
 queue_option(const struct queue_cmd *cmd, int ch, const char *arg,
 	     struct queue_opts *o)
 {
-	static const char *const states[] = {"pending", "held", "inflight",
-					     "done", "dead"};
+	static const char *const jobs[] = {"pending", "held", "inflight",
+					   "done",    "dead", NULL};
+	static const char *const tickets[] = {"open", "closed", NULL};
+	int of_tickets = strcmp(cmd->name, "tickets") == 0;
+	const char *const *s = of_tickets ? tickets : jobs;
 	char *end;
-	size_t i;
 
 	switch (ch) {
 	case 's':
-		for (i = 0; i < QUEUE_N(states); i++)
-			if (strcmp(arg, states[i]) == 0)
+		for (; *s != NULL; s++)
+			if (strcmp(arg, *s) == 0)
 				o->state = arg;
-		return o->state ? 0
-				: queue_bad(cmd,
-					    "\"%s\" is not a state: use "
-					    "pending, held, inflight, done or "
-					    "dead",
-					    arg);
+		return o->state
+			   ? 0
+			   : queue_bad(cmd, "\"%s\" is not a state: use %s",
+				       arg,
+				       of_tickets ? "open or closed"
+						  : "pending, held, inflight, "
+						    "done or dead");
 	case 't':
 		o->target = arg;
 		return queue_word_ok(arg)

@@ -320,6 +320,12 @@ static const struct queue_col queue_target_cols[] = {
     {"LAST ERROR", "last_error", QUEUE_STR, 80},
 };
 
+static const struct queue_col queue_ticket_cols[] = {
+    {"TARGET", "target", QUEUE_STR, 64},    {"KEY", "correlate", QUEUE_STR, 64},
+    {"TICKET", "ticket_id", QUEUE_STR, 64}, {"STATE", "state", QUEUE_STR, 16},
+    {"SINCE", "updated_at", QUEUE_AGE, 0},
+};
+
 static const struct queue_col queue_job_lines[] = {
     {"event", "event_id", QUEUE_STR, 64},
     {"event type", "event_type", QUEUE_STR, 128},
@@ -421,6 +427,12 @@ void
 queue_print_jobs(const cJSON *jobs)
 {
 	queue_table(jobs, queue_job_cols, QUEUE_N(queue_job_cols));
+}
+
+void
+queue_print_tickets(const cJSON *tickets)
+{
+	queue_table(tickets, queue_ticket_cols, QUEUE_N(queue_ticket_cols));
 }
 
 void

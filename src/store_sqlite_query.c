@@ -359,6 +359,15 @@ store_sqlite_query(struct store *sto, const struct store_query *q, cJSON **out,
 				    " GROUP BY customer_id ORDER BY jobs DESC",
 				    q);
 		break;
+	case STORE_Q_TICKETS:
+		*out = store_query_sql(
+		    s,
+		    "SELECT target, correlate, ticket_id, state, updated_at"
+		    " FROM tickets WHERE (:state IS NULL OR state = :state)"
+		    " AND (:target IS NULL OR target = :target)"
+		    " ORDER BY updated_at DESC LIMIT :limit",
+		    q);
+		break;
 	case STORE_Q_OVERVIEW:
 		*out = store_query_overview(s, q);
 		break;

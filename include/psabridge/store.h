@@ -112,6 +112,8 @@ enum store_query_kind {
 	STORE_Q_STATS,	  /* counts by target and state, oldest pending */
 	STORE_Q_TARGETS,  /* disabled targets */
 	STORE_Q_UNMAPPED, /* customer ids holding jobs, with counts */
+	STORE_Q_TICKETS,  /* each key's ticket, newest first: state, target,
+			     limit */
 	STORE_Q_OVERVIEW  /* the web page's overview: now_ms */
 };
 

@@ -90,8 +90,11 @@ class Lifecycle:
         d = self.daemon(start=False, extra_env=self.env())
         with open(os.path.join(d.etc, "customers.csv"), "w") as f:
             f.write(CUSTOMERS_CSV)
+        # a fixed admin port, for `psabridge queue`
         d.write_config(
-            d.config_text() +
+            d.config_text().replace(
+                'listen = "127.0.0.1:0"; token',
+                'listen = "127.0.0.1:%d"; token' % harness.free_port()) +
             'templates_dir = "%s";\n' % os.path.join(TOP, "templates") +
             'customers = { file = "customers.csv"; unmapped = "hold"; };\n'
             'targets = ( %s );\n' % self.target(target_extra) +
@@ -134,6 +137,32 @@ class Lifecycle:
         self.assertEqual(len(notes), 1, notes)
         self.assertIn("reinstalled", notes[0])
         d.wait_for_log(r"msg=\"closed ticket %s\"" % tid)
+
+    def test_queue_tickets_lists_each_keys_ticket(self):
+        d = self.bridge()
+        self.assertQueued(d.post(agent_event("Agent.Uninstall")))
+        tid = self.finished(d, 1)[0][3]
+        r = run_cli(["queue", "tickets", "-c", d.cfg_path], env=self.env())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"psa\s+agent:%s\s+%s\s+open"
+                         % (AGENT, tid))
+        self.assertQueued(d.post(agent_event("Agent.Reinstall")))
+        self.finished(d, 2)
+        r = run_cli(["queue", "tickets", "-c", d.cfg_path, "--json",
+                     "--state", "closed"], env=self.env())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        [t] = json.loads(r.stdout)
+        self.assertEqual((t["target"], t["correlate"], t["ticket_id"],
+                          t["state"]), ("psa", "agent:" + AGENT, tid,
+                                        "closed"))
+        r = run_cli(["queue", "tickets", "-c", d.cfg_path, "--state",
+                     "gone"], env=self.env())
+        self.assertEqual(r.returncode, 2)
+        self.assertIn('"gone" is not a state: use open or closed', r.stderr)
+        r = harness.http_request(d.admin_port, "GET",
+                                 "/api/v1/tickets?state=pending", None,
+                                 d.auth(d.admin_token))
+        self.assertEqual(r.status, 400, r)
 
     def test_uninstall_twice_notes_the_open_ticket(self):
         d = self.bridge()
