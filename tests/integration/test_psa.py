@@ -103,7 +103,7 @@ class Lifecycle:
             d.start()
         return d
 
-    def finished(self, d, n, timeout=20):
+    def finished(self, d, n, timeout=60):
         """Waits until n jobs are done or dead; returns their rows."""
         end = time.monotonic() + timeout
         while True:
@@ -575,7 +575,7 @@ class AutotaskTest(Lifecycle, DaemonTestCase):
         d = self.bridge()
         self.assertQueued(d.post(agent_event("Agent.Uninstall",
                                              customer="bad-co")))
-        rows = self.finished(d, 1, timeout=30)
+        rows = self.finished(d, 1, timeout=90)
         self.assertEqual(rows[0][2], "dead", rows)
         self.assertIn("Autotask answered HTTP 500: Value does not exist "
                       "for the required field companyID.", rows[0][4])
