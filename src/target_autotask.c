@@ -775,7 +775,6 @@ static const struct psa_ops at_psa = {
     .name = "Autotask",
     .company = "autotask_company_id",
     .xref_max = AT_XREF_MAX,
-    .summary_max = AT_TITLE_MAX,
     .note_max = AT_NOTE_MAX,
     .prepare = at_prepare,
     .lookup = at_lookup,

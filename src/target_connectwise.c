@@ -532,7 +532,6 @@ static const struct psa_ops cw_psa = {
     .name = "ConnectWise",
     .company = "connectwise_company",
     .xref_max = CW_XREF_MAX,
-    .summary_max = CW_SUMMARY_MAX,
     .note_max = CW_NOTE_MAX,
     .prepare = cw_prepare,
     .lookup = cw_lookup,

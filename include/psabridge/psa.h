@@ -52,7 +52,6 @@ struct psa_ops {
 	const char *name;    /* "ConnectWise", for messages */
 	const char *company; /* the customer table's column */
 	size_t xref_max;     /* how long the key may be where it travels */
-	size_t summary_max;  /* in characters */
 	size_t note_max;     /* in characters */
 	/*
 	 * Discovery and picklists: TARGET_STEP_SEND with *req, or DONE when
