@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
 #include <openssl/evp.h>
 
 #include "psabridge/psa.h"
@@ -538,6 +539,30 @@ psa_secret(const config_setting_t *s, const char *key, const char *prefix,
 		return -1;
 	}
 	return 0;
+}
+
+int
+psa_url(const config_setting_t *s, const char *key, const char *prefix,
+	const char *url, struct diag *d)
+{
+	const config_setting_t *m = config_setting_get_member(s, key);
+	CURLU *u = curl_url();
+	CURLUcode rc = CURLUE_OUT_OF_MEMORY;
+	int ok;
+
+	ok = (strncmp(url, "https://", 8) == 0 ||
+	      strncmp(url, "http://", 7) == 0) &&
+	     u != NULL && (rc = curl_url_set(u, CURLUPART_URL, url, 0)) == 0;
+	curl_url_cleanup(u);
+	if (ok)
+		return 0;
+	/* the same parser that will send it: no surprise at delivery */
+	diag_error(d, config_setting_source_file(m),
+		   (int)config_setting_source_line(m),
+		   "%s.%s: \"%s\" is not an http:// or https:// URL%s%s",
+		   prefix, key, url, rc != CURLUE_OK ? ": " : "",
+		   rc != CURLUE_OK ? curl_url_strerror(rc) : "");
+	return -1;
 }
 
 int

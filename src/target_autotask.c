@@ -152,6 +152,10 @@ at_load_plain(struct at *a, const config_setting_t *s, const char *prefix,
 	const char *disc = target_string(s, "discovery_url", prefix, 0, d);
 	int ret = 0;
 
+	if ((disc != NULL &&
+	     psa_url(s, "discovery_url", prefix, disc, d) == -1) ||
+	    (zone != NULL && psa_url(s, "zone_url", prefix, zone, d) == -1))
+		ret = -1;
 	a->discovery = at_slash(disc ? disc : AT_DISCOVERY);
 	a->zone = zone ? at_slash(zone) : NULL;
 	/* Autotask's own values of its built-in New, Complete, priorities */

@@ -133,9 +133,13 @@ cw_load_plain(struct cw *c, const config_setting_t *s, const char *prefix,
 	if (site != NULL) {
 		snprintf(buf, sizeof(buf), "%s%s",
 			 strstr(site, "://") ? "" : "https://", site);
+		if (psa_url(s, "site", prefix, buf, d) == -1)
+			ret = -1;
 		c->site = cw_trim(buf);
 	}
 	if (api_url != NULL) {
+		if (psa_url(s, "api_url", prefix, api_url, d) == -1)
+			ret = -1;
 		c->base = cw_trim(api_url);
 	} else if (c->site != NULL && codebase != NULL) {
 		c->base = cw_base_of(c->site, codebase);

@@ -137,6 +137,9 @@ int psa_secret(const config_setting_t *s, const char *key, const char *prefix,
 	       const char *cfgdir, char **out, struct diag *d);
 int psa_priorities(const config_setting_t *s, const char *prefix,
 		   char *names[4], struct diag *d);
+/* url (key's value) is an http:// or https:// URL libcurl reads.  0/-1. */
+int psa_url(const config_setting_t *s, const char *key, const char *prefix,
+	    const char *url, struct diag *d);
 
 /* The neutral priority names, in the order of psa_priorities()'s names. */
 extern const char *const psa_priority_names[4];

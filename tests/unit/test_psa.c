@@ -441,6 +441,50 @@ test_autotask_title_is_cut_and_the_whole_goes_first_in_the_description(
 	fx_free(fx);
 }
 
+static int
+diag_has(const struct diag *d, const char *text)
+{
+	size_t i;
+
+	for (i = 0; i < d->len; i++)
+		if (d->entries[i].level == DIAG_ERROR &&
+		    strstr(d->entries[i].text, text) != NULL)
+			return 1;
+	return 0;
+}
+
+static void
+test_a_url_that_is_not_http_is_a_config_error(void **state)
+{
+	config_t lc;
+	struct targets ts;
+	struct diag d;
+
+	(void)state;
+	config_init(&lc);
+	diag_init(&d);
+	assert_int_equal(
+	    config_read_string(
+		&lc, "targets = ( { name = \"a\"; type = \"autotask\";\n"
+		     " zone_url = \"ftp://x/\"; username = \"u\"; secret = "
+		     "\"s\"; integration_code = \"c\"; },\n"
+		     " { name = \"c\"; type = \"connectwise\"; api_url = "
+		     "\"https://bad host/\"; company_id = \"a\"; public_key = "
+		     "\"p\"; private_key = \"k\"; client_id = \"i\"; board = "
+		     "\"B\"; } );\n"),
+	    CONFIG_TRUE);
+	assert_int_equal(
+	    targets_load(config_lookup(&lc, "targets"), ".", NULL, &ts, &d),
+	    -1);
+	assert_int_equal(d.nerrors, 2);
+	assert_true(diag_has(&d, "targets[0].zone_url: \"ftp://x/\" is not an "
+				 "http:// or https:// URL"));
+	assert_true(diag_has(&d, "targets[1].api_url: \"https://bad host/\" "
+				 "is not an http:// or https:// URL: "));
+	config_destroy(&lc);
+	diag_free(&d);
+}
+
 int
 main(void)
 {
@@ -464,6 +508,7 @@ main(void)
 	    cmocka_unit_test(test_autotask_error_body_becomes_one_line),
 	    cmocka_unit_test(
 		test_autotask_title_is_cut_and_the_whole_goes_first_in_the_description),
+	    cmocka_unit_test(test_a_url_that_is_not_http_is_a_config_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
