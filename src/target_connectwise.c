@@ -208,13 +208,16 @@ cw_load(const config_setting_t *s, const char *prefix, const char *cfgdir,
 
 /* --- requests ----------------------------------------------------------- */
 
-/* The headers of every API call. */
+/*
+ * The headers of every API call.  ConnectWise asks that a clientId be
+ * kept like a password: shown as *** with the credentials.
+ */
 static int
 cw_headers(const struct cw *c, struct target_request *req)
 {
 	return target_request_header(req, "Authorization", c->auth, 1) == 0 &&
 		       target_request_header(req, "clientId", c->client_id,
-					     0) == 0 &&
+					     1) == 0 &&
 		       target_request_header(req, "Accept", c->accept, 0) == 0
 		   ? 0
 		   : -1;

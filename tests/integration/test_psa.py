@@ -410,7 +410,7 @@ class ConnectWiseTest(Lifecycle, DaemonTestCase):
                 "CW_PRIVATE": "privKEY88", "CW_CLIENT": "client-guid-99"}
 
     def secrets(self):
-        return ["privKEY88", self.fake.auth.split()[1]]
+        return ["privKEY88", self.fake.auth.split()[1], "client-guid-99"]
 
     def target(self, extra=""):
         return ('{ name = "psa"; type = "connectwise"; '

@@ -242,6 +242,19 @@ fx_header(const struct fx *fx, const char *name)
 	return NULL;
 }
 
+/* Whether render and test-target show the header as ***. */
+static int
+fx_secret(const struct fx *fx, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < fx->req.nheaders; i++)
+		if (strcmp(fx->req.headers[i].name, name) == 0)
+			return fx->req.headers[i].secret;
+	fail_msg("no header %s", name);
+	return 0;
+}
+
 #define CW_TARGET                                                              \
 	"{ name = \"psa\"; type = \"connectwise\"; "                           \
 	"api_url = \"https://cw.example/v4_6_release/apis/3.0/\"; "            \
@@ -264,6 +277,9 @@ test_connectwise_sends_basic_auth_and_client_id(void **state)
 	assert_string_equal(fx_header(fx, "Authorization"),
 			    "Basic YWNtZStwdWI6cHJpdg==");
 	assert_string_equal(fx_header(fx, "clientId"), "cid");
+	assert_true(fx_secret(fx, "clientId")); /* kept like a password */
+	assert_true(fx_secret(fx, "Authorization"));
+	assert_false(fx_secret(fx, "Accept"));
 	fx_free(fx);
 }
 
