@@ -25,9 +25,10 @@
   /*
    * Hook for links to tickets: the URL of ticket `ticketId` as made by
    * `target` (an entry of GET /api/v1/targets: name, type, ...), or null
-   * to show the id alone.  No target builds tickets with links yet; the
-   * ConnectWise Manage and Autotask targets will, from the site they are
-   * configured with.  Only http(s) URLs are ever made into links.
+   * to show the id alone.  No target gives a ticket page URL yet: the
+   * ConnectWise and Autotask web pages of a ticket depend on the version
+   * and hosting, and the targets only know the API.  Only http(s) URLs
+   * are ever made into links.
    */
   function ticketLink(target, ticketId) {
     void target;
