@@ -164,6 +164,20 @@ class Lifecycle:
                                  d.auth(d.admin_token))
         self.assertEqual(r.status, 400, r)
 
+    def test_after_a_close_the_next_create_opens_a_new_ticket(self):
+        d = self.bridge()
+        self.assertQueued(d.post(agent_event("Agent.Uninstall")))
+        first = self.finished(d, 1)[0][3]
+        self.assertQueued(d.post(agent_event("Agent.Reinstall")))
+        self.finished(d, 2)
+        self.assertQueued(d.post(agent_event("Agent.Uninstall")))
+        rows = self.finished(d, 3)
+        self.assertEqual(rows[2][2], "done", rows)
+        self.assertNotEqual(rows[2][3], first)
+        self.assertEqual([str(t["id"]) for t in self.fake.open_tickets()],
+                         [rows[2][3]])
+        self.assertEqual(self.fake.notes[int(rows[2][3])], [])
+
     def test_uninstall_twice_notes_the_open_ticket(self):
         d = self.bridge()
         self.assertQueued(d.post(agent_event("Agent.Uninstall")))
