@@ -313,15 +313,20 @@ queue_close(struct queue_ctx *q)
 
 #define QUEUE_N(a) (sizeof(a) / sizeof((a)[0]))
 
+/*
+ * A list the admin API answers for GET base?limit=&state=&target=, printed
+ * with print: "no WHAT" when empty, and a hint when the limit cut it.
+ */
 static int
-queue_list(struct queue_ctx *q)
+queue_listing(struct queue_ctx *q, const char *base, const char *what,
+	      void (*print)(const cJSON *rows))
 {
 	const struct queue_opts *o = q->o;
 	char path[QUEUE_PATH_MAX];
 	long limit = o->limit ? o->limit : QUEUE_LIMIT_DFLT;
 	int n;
 
-	snprintf(path, sizeof(path), "/api/v1/jobs?limit=%ld%s%s%s%s", limit,
+	snprintf(path, sizeof(path), "%s?limit=%ld%s%s%s%s", base, limit,
 		 o->state ? "&state=" : "", o->state ? o->state : "",
 		 o->target ? "&target=" : "", o->target ? o->target : "");
 	if (queue_call(q, 0, path, 0) != QUEUE_OK)
@@ -331,18 +336,25 @@ queue_list(struct queue_ctx *q)
 		return 0;
 	}
 	if (!cJSON_IsArray(q->doc)) {
-		fprintf(stderr, "psabridge queue: the jobs are not a list\n");
+		fprintf(stderr, "psabridge queue: the %s are not a list\n",
+			what);
 		return 1;
 	}
 	if ((n = cJSON_GetArraySize(q->doc)) == 0) {
-		printf("no jobs\n");
+		printf("no %s\n", what);
 		return 0;
 	}
-	queue_print_jobs(q->doc);
+	print(q->doc);
 	if (n >= limit)
 		printf("(the newest %d; --limit N shows up to %d)\n", n,
 		       QUEUE_LIMIT_MAX);
 	return 0;
+}
+
+static int
+queue_list(struct queue_ctx *q)
+{
+	return queue_listing(q, "/api/v1/jobs", "jobs", queue_print_jobs);
 }
 
 static int
@@ -509,29 +521,8 @@ queue_targets(struct queue_ctx *q)
 static int
 queue_tickets(struct queue_ctx *q)
 {
-	const struct queue_opts *o = q->o;
-	char path[QUEUE_PATH_MAX];
-	long limit = o->limit ? o->limit : QUEUE_LIMIT_DFLT;
-	int n;
-
-	snprintf(path, sizeof(path), "/api/v1/tickets?limit=%ld%s%s%s%s", limit,
-		 o->state ? "&state=" : "", o->state ? o->state : "",
-		 o->target ? "&target=" : "", o->target ? o->target : "");
-	if (queue_call(q, 0, path, 0) != QUEUE_OK)
-		return 1;
-	if (o->json) {
-		queue_json_out(q);
-		return 0;
-	}
-	if (!cJSON_IsArray(q->doc) || (n = cJSON_GetArraySize(q->doc)) == 0) {
-		printf("no tickets\n");
-		return 0;
-	}
-	queue_print_tickets(q->doc);
-	if (n >= limit)
-		printf("(the newest %d; --limit N shows up to %d)\n", n,
-		       QUEUE_LIMIT_MAX);
-	return 0;
+	return queue_listing(q, "/api/v1/tickets", "tickets",
+			     queue_print_tickets);
 }
 
 /* The target's state as delivery has it (the enable answer lacks it). */

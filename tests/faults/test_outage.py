@@ -32,7 +32,6 @@ clamped value; backoff W lies in [d/2, d] ("equal jitter").
 import email.utils
 import json
 import os
-import socket
 import sqlite3
 import sys
 import threading
@@ -64,15 +63,6 @@ SCENARIOS = ["down", "ra_secs", "ra_date", "ra_past", "ra_huge", "perm",
              "gone", "redirect", "reset", "hang"]
 HANG_JOBS = 3
 PAST_DATE = "Wed, 21 Oct 2015 07:28:00 GMT"
-
-
-def free_port():
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
 
 
 def event_for(name):
@@ -156,7 +146,7 @@ class OutageTest(DaemonTestCase):
     @classmethod
     def setUpClass(cls):
         cls.psa = FakePSA().start()
-        cls.down_port = free_port()
+        cls.down_port = harness.free_port()
         cls.down_psa = None
         cls.down_lock = threading.Lock()
         cls.d = Daemon()

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -66,16 +65,6 @@ def agent_event(event="Agent.Create", agent=None, hostname=None):
     if hostname is not None:
         body["payload"]["hostname"] = hostname
     return json.dumps(body, separators=(",", ":")).encode()
-
-
-def free_port():
-    """A port free right now (for a fixed admin.listen)."""
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
 
 
 def metric(text, name, **labels):
@@ -252,7 +241,7 @@ class DeliveryTest(DaemonTestCase):
             text = f.read()
         d.write_config(text.replace(
             'listen = "127.0.0.1:0"; token',
-            'listen = "127.0.0.1:%d"; token' % free_port()))
+            'listen = "127.0.0.1:%d"; token' % harness.free_port()))
         d.start()
         _, [jid] = self.post(d, agent_event())
         self.wait_job(d, jid, states=("dead",), timeout=5)

@@ -8,7 +8,6 @@ stopped daemon and unknown ids give exit 1 and a sentence."""
 import json
 import os
 import re
-import socket
 import sys
 import time
 import unittest
@@ -39,17 +38,6 @@ customers = { file = "customers.csv"; unmapped = "hold"; };
 REFUSAL = "missing field \x1b[31mtitle\x1b[0m"
 
 
-def free_port():
-    """A port free right now: the daemon's admin listener needs a fixed
-    one, since the CLI reads it from the config file."""
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
-
-
 def user_request(n=1650):
     """The fixture, or a copy with another payload id (not a duplicate)."""
     if n == 1650:
@@ -74,7 +62,7 @@ class QueueTest(DaemonTestCase):
             f.write('{"text":"{{payload.hostname}}"}\n')
         text = d.config_text().replace(
             'listen = "127.0.0.1:0"; token',
-            'listen = "127.0.0.1:%d"; token' % free_port())
+            'listen = "127.0.0.1:%d"; token' % harness.free_port())
         text += TARGETS % self.psa.url
         if hold:
             with open(os.path.join(d.etc, "customers.csv"), "w") as f:

@@ -20,7 +20,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import sys
 import unittest
 
@@ -32,15 +31,6 @@ from harness import DaemonTestCase, run_cli  # noqa: E402
 from fakepsa import FakePSA  # noqa: E402
 
 harness.check_env()
-
-
-def free_port():
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
 
 
 TEMPLATE = '{"host": "{{payload.hostname}}", "event": "{{event}}"}\n'
@@ -104,7 +94,7 @@ class SecretsTest(DaemonTestCase):
                                  "it) is in %s" % (name, where))
 
     def test_no_secret_in_any_output(self):
-        self.admin_port = free_port()
+        self.admin_port = harness.free_port()
         d = self.daemon(start=False, verbose=True, extra_env=self.env)
         os.makedirs(os.path.join(d.etc, "templates"))
         with open(os.path.join(d.etc, "templates", "b.json.mustache"),
@@ -216,7 +206,7 @@ class SecretsTest(DaemonTestCase):
 
     def test_literal_secrets_are_not_echoed_by_check(self):
         # A literal works with a warning; the warning names the key only.
-        self.admin_port = free_port()
+        self.admin_port = harness.free_port()
         d = self.daemon(start=False)
         lit = "LiteralSecret" + os.urandom(6).hex()
         self.secrets = {"literal": lit}
