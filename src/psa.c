@@ -117,6 +117,45 @@ psa_xref(const char *key, size_t max)
 	return out;
 }
 
+int
+psa_numeric(const char *v)
+{
+	size_t n = strlen(v);
+
+	return n > 0 && n < 10 && strspn(v, "0123456789") == n;
+}
+
+int
+psa_id(const cJSON *v, char *id, size_t idlen)
+{
+	/* a positive integer a double holds exactly */
+	if (!cJSON_IsNumber(v) || v->valuedouble < 1 ||
+	    v->valuedouble > 9007199254740991.0)
+		return 0;
+	snprintf(id, idlen, "%.0f", v->valuedouble);
+	return 1;
+}
+
+char *
+psa_description(const struct psa_x *x, const char *title, size_t max)
+{
+	const char *full = x->tk.field[TICKET_SUMMARY];
+	const char *desc = x->tk.description ? x->tk.description : "";
+	int cut_title = strcmp(title, full) != 0;
+	size_t n = strlen(full) + strlen(desc) + 3;
+	char *s, *out;
+
+	if ((s = malloc(n)) == NULL)
+		return NULL;
+	snprintf(s, n, "%s%s%s", cut_title ? full : "", cut_title ? "\n\n" : "",
+		 desc);
+	if (max == 0)
+		return s;
+	out = psa_cut(s, max);
+	free(s);
+	return out;
+}
+
 const char *
 psa_string(const cJSON *obj, const char *name)
 {

@@ -200,14 +200,6 @@ at_load(const config_setting_t *s, const char *prefix, const char *cfgdir,
 
 /* --- picklists ---------------------------------------------------------- */
 
-static int
-at_numeric(const char *v)
-{
-	size_t n = strlen(v);
-
-	return n > 0 && n < 10 && strspn(v, "0123456789") == n;
-}
-
 /* Keeps only the picklists psabridge uses, as {field: [values]}. */
 static cJSON *
 at_picklists(const char *body, size_t len)
@@ -269,7 +261,7 @@ at_resolve(const struct at *a, enum at_pick pick, const char *label,
 	const cJSON *values, *v;
 	char valid[400];
 
-	if (at_numeric(label)) {
+	if (psa_numeric(label)) {
 		*value = atol(label);
 		return 1;
 	}
@@ -282,7 +274,7 @@ at_resolve(const struct at *a, enum at_pick pick, const char *label,
 		const char *l = psa_string(v, "label");
 		const char *n = psa_string(v, "value");
 
-		if (l != NULL && n != NULL && at_numeric(n) &&
+		if (l != NULL && n != NULL && psa_numeric(n) &&
 		    strcasecmp(l, label) == 0 &&
 		    !cJSON_IsFalse(cJSON_GetObjectItem(v, "isActive"))) {
 			*value = atol(n);
@@ -365,13 +357,13 @@ at_needs_picklists(const struct at *a, const struct psa_x *x)
 	if (a->picklists != NULL || a->dry)
 		return 0;
 	at_job_labels(a, x, labels);
-	if (!at_numeric(a->complete_status))
+	if (!psa_numeric(a->complete_status))
 		return 1;
 	for (i = 0; i < 4; i++)
-		if (!at_numeric(a->priorities[i]))
+		if (!psa_numeric(a->priorities[i]))
 			return 1;
 	for (i = 0; i < AT_NPICKS; i++)
-		if (labels[i] != NULL && !at_numeric(labels[i]))
+		if (labels[i] != NULL && !psa_numeric(labels[i]))
 			return 1;
 	return 0;
 }
@@ -591,24 +583,6 @@ at_lookup(struct psa_x *x, struct target_request *req, char *err, size_t errlen)
 	return at_call(a, "POST", "V1.0/Tickets/query", b, req, err, errlen);
 }
 
-/* The description: the whole title first when the title was cut. */
-static char *
-at_description(const struct psa_x *x, const char *title)
-{
-	const char *full = x->tk.field[TICKET_SUMMARY];
-	const char *desc = x->tk.description ? x->tk.description : "";
-	size_t n = strlen(full) + strlen(desc) + 3;
-	char *s, *cut;
-
-	if ((s = malloc(n)) == NULL)
-		return NULL;
-	snprintf(s, n, "%s%s%s", strcmp(title, full) ? full : "",
-		 strcmp(title, full) ? "\n\n" : "", desc);
-	cut = psa_cut(s, AT_DESCRIPTION_MAX);
-	free(s);
-	return cut;
-}
-
 /* The picklist fields of a new ticket. */
 static int
 at_create_picks(const struct at *a, const struct psa_x *x, cJSON *b, char *err,
@@ -633,7 +607,8 @@ at_create(struct psa_x *x, struct target_request *req, char *err, size_t errlen)
 {
 	const struct at *a = x->vendor;
 	char *title = psa_cut(x->tk.field[TICKET_SUMMARY], AT_TITLE_MAX);
-	char *desc = title ? at_description(x, title) : NULL;
+	char *desc =
+	    title ? psa_description(x, title, AT_DESCRIPTION_MAX) : NULL;
 	cJSON *b = cJSON_CreateObject();
 	int ret = -1;
 
@@ -641,7 +616,7 @@ at_create(struct psa_x *x, struct target_request *req, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	if (!at_numeric(x->company)) {
+	if (!psa_numeric(x->company)) {
 		snprintf(err, errlen,
 			 "the customer table's autotask_company_id \"%.60s\" "
 			 "is not a number (the company's id in Autotask)",
@@ -690,7 +665,7 @@ at_close(struct psa_x *x, struct target_request *req, char *err, size_t errlen)
 	const struct at *a = x->vendor;
 	cJSON *b = cJSON_CreateObject();
 
-	if (at_numeric(x->ticket_id))
+	if (psa_numeric(x->ticket_id))
 		cJSON_AddNumberToObject(b, "id", (double)atoll(x->ticket_id));
 	else /* a dry run's invented ticket */
 		cJSON_AddStringToObject(b, "id", x->ticket_id);
@@ -704,16 +679,6 @@ at_close(struct psa_x *x, struct target_request *req, char *err, size_t errlen)
 
 /* --- answers ------------------------------------------------------------ */
 
-static int
-at_number(const cJSON *v, char *id, size_t idlen)
-{
-	if (!cJSON_IsNumber(v) || v->valuedouble < 1 ||
-	    v->valuedouble > 9007199254740991.0)
-		return 0;
-	snprintf(id, idlen, "%.0f", v->valuedouble);
-	return 1;
-}
-
 /* {"items": [{"id": N, ...}], "pageDetails": {...}} */
 static int
 at_lookup_id(const char *body, size_t len, char *id, size_t idlen)
@@ -725,9 +690,9 @@ at_lookup_id(const char *body, size_t len, char *id, size_t idlen)
 	if (cJSON_IsArray(items))
 		ret = cJSON_GetArraySize(items) == 0
 			  ? 0
-			  : (at_number(cJSON_GetObjectItemCaseSensitive(
-					   cJSON_GetArrayItem(items, 0), "id"),
-				       id, idlen)
+			  : (psa_id(cJSON_GetObjectItemCaseSensitive(
+					cJSON_GetArrayItem(items, 0), "id"),
+				    id, idlen)
 				 ? 1
 				 : -1);
 	cJSON_Delete(doc);
@@ -739,10 +704,10 @@ static int
 at_create_id(const char *body, size_t len, char *id, size_t idlen)
 {
 	cJSON *doc = cJSON_ParseWithLength(body, len);
-	int ret = at_number(cJSON_GetObjectItemCaseSensitive(doc, "itemId"), id,
-			    idlen)
-		      ? 1
-		      : -1;
+	int ret =
+	    psa_id(cJSON_GetObjectItemCaseSensitive(doc, "itemId"), id, idlen)
+		? 1
+		: -1;
 
 	cJSON_Delete(doc);
 	return ret;

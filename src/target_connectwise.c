@@ -337,21 +337,13 @@ cw_lookup(struct psa_x *x, struct target_request *req, char *err, size_t errlen)
 	return cw_call(x, "GET", path, NULL, req, err, errlen);
 }
 
-static int
-cw_numeric(const char *v)
-{
-	size_t n = strlen(v);
-
-	return n > 0 && n < 10 && strspn(v, "0123456789") == n;
-}
-
 /* {"name": v}, or {"id": N} when v is a number. */
 static cJSON *
 cw_ref(const char *v)
 {
 	cJSON *o = cJSON_CreateObject();
 
-	if (cw_numeric(v))
+	if (psa_numeric(v))
 		cJSON_AddNumberToObject(o, "id", (double)atol(v));
 	else
 		cJSON_AddStringToObject(o, "name", v);
@@ -368,22 +360,6 @@ cw_priority(const struct cw *c, const char *p)
 		    strcmp(p, psa_priority_names[i]) == 0)
 			return c->priorities[i];
 	return p; /* already a ConnectWise priority name */
-}
-
-/* The description: the whole summary first when the summary was cut. */
-static char *
-cw_description(const struct psa_x *x, const char *summary)
-{
-	const char *full = x->tk.field[TICKET_SUMMARY];
-	const char *desc = x->tk.description ? x->tk.description : "";
-	size_t n = strlen(full) + strlen(desc) + 3;
-	char *s;
-
-	if (strcmp(summary, full) == 0)
-		return strdup(desc);
-	if ((s = malloc(n)) != NULL)
-		snprintf(s, n, "%s\n\n%s", full, desc);
-	return s;
 }
 
 static int
@@ -403,7 +379,7 @@ cw_create(struct psa_x *x, struct target_request *req, char *err, size_t errlen)
 	const char *status = f[TICKET_STATUS] ? f[TICKET_STATUS] : c->status;
 	size_t i;
 
-	desc = summary ? cw_description(x, summary) : NULL;
+	desc = summary ? psa_description(x, summary, 0) : NULL;
 	cJSON_AddStringToObject(b, "summary", summary ? summary : "");
 	company = cJSON_AddObjectToObject(b, "company");
 	cJSON_AddStringToObject(company, "identifier", x->company);
@@ -446,7 +422,7 @@ cw_close(struct psa_x *x, struct target_request *req, char *err, size_t errlen)
 	char path[128];
 
 	cJSON_AddStringToObject(op, "op", "replace");
-	if (cw_numeric(c->closed_status)) {
+	if (psa_numeric(c->closed_status)) {
 		cJSON_AddStringToObject(op, "path", "status/id");
 		cJSON_AddNumberToObject(op, "value",
 					(double)atol(c->closed_status));
@@ -461,19 +437,6 @@ cw_close(struct psa_x *x, struct target_request *req, char *err, size_t errlen)
 
 /* --- answers ------------------------------------------------------------ */
 
-/* The "id" of obj as text: 1, or 0 when it has none. */
-static int
-cw_id_of(const cJSON *obj, char *id, size_t idlen)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "id");
-
-	if (!cJSON_IsNumber(v) || v->valuedouble < 1 ||
-	    v->valuedouble > 9007199254740991.0)
-		return 0;
-	snprintf(id, idlen, "%.0f", v->valuedouble);
-	return 1;
-}
-
 static int
 cw_lookup_id(const char *body, size_t len, char *id, size_t idlen)
 {
@@ -483,7 +446,9 @@ cw_lookup_id(const char *body, size_t len, char *id, size_t idlen)
 	if (cJSON_IsArray(doc))
 		ret = cJSON_GetArraySize(doc) == 0
 			  ? 0
-			  : (cw_id_of(cJSON_GetArrayItem(doc, 0), id, idlen)
+			  : (psa_id(cJSON_GetObjectItemCaseSensitive(
+					cJSON_GetArrayItem(doc, 0), "id"),
+				    id, idlen)
 				 ? 1
 				 : -1);
 	cJSON_Delete(doc);
@@ -494,7 +459,9 @@ static int
 cw_create_id(const char *body, size_t len, char *id, size_t idlen)
 {
 	cJSON *doc = cJSON_ParseWithLength(body, len);
-	int ret = cw_id_of(doc, id, idlen) ? 1 : -1;
+	int ret = psa_id(cJSON_GetObjectItemCaseSensitive(doc, "id"), id, idlen)
+		      ? 1
+		      : -1;
 
 	cJSON_Delete(doc);
 	return ret;

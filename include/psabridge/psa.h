@@ -126,6 +126,19 @@ char *psa_xref(const char *key, size_t max);
 int psa_request(struct target_request *req, const char *method, const char *url,
 		cJSON *body);
 
+/* v is 1 to 9 digits: a picklist value or an id, not a name. */
+int psa_numeric(const char *v);
+
+/* A JSON number that is an id (a positive integer) as text: 1, else 0. */
+int psa_id(const cJSON *v, char *id, size_t idlen);
+
+/*
+ * The ticket's description, with the whole summary first when the title
+ * sent (title) is cut, itself cut to max characters (0: not cut).
+ * Caller frees; NULL on no memory.
+ */
+char *psa_description(const struct psa_x *x, const char *title, size_t max);
+
 /* A string member of obj, or NULL. */
 const char *psa_string(const cJSON *obj, const char *name);
 
