@@ -94,6 +94,9 @@ void deliver_fail_build(struct deliver_job *j, const char *why);
 int deliver_http(struct deliver_job *j, const struct target_delivery *dl,
 		 const struct target_request *req, httpc_done_fn done);
 
+/* deliver_report.c: warns of jobs whose target is no longer configured. */
+void deliver_check_orphans(struct deliver *d);
+
 /* deliver_exchange.c: a PSA target's exchange (several requests a job). */
 /* Starts job j's exchange on t (tj NULL with j->prep: preparing only). */
 void deliver_exchange(struct deliver_job *j, const struct target *t,

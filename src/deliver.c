@@ -767,6 +767,7 @@ deliver_start_done(void *arg)
 	cJSON_Delete(s->disabled);
 	s->d->ready = 1;
 	deliver_prepare(s->d);
+	deliver_check_orphans(s->d);
 	deliver_kick(s->d);
 	free(s);
 }
@@ -817,8 +818,10 @@ deliver_reload(struct deliver *d, const struct targets *targets,
 		return -1;
 	d->router = router_ref(router);
 	router_unref(old);
-	if (d->ready)
+	if (d->ready) {
 		deliver_prepare(d);
+		deliver_check_orphans(d);
+	}
 	deliver_kick(d);
 	return 0;
 }

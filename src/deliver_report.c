@@ -1,13 +1,19 @@
 /*
- * What operators see of delivery: each target's state for the admin API
- * and the delivery metrics.
+ * What operators see of delivery: each target's state for the admin API,
+ * the delivery metrics, and a warning for jobs waiting for a target the
+ * configuration no longer has.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <event2/buffer.h>
 
 #include "psabridge/deliver.h"
+#include "psabridge/log.h"
+#include "psabridge/store.h"
 #include "psabridge/target.h"
+#include "psabridge/worker.h"
 #include "deliver-internal.h"
 
 /* --- what operators see ------------------------------------------------- */
@@ -99,4 +105,65 @@ deliver_metrics(const struct deliver *d, struct evbuffer *buf)
 		evbuffer_add_printf(
 		    buf, "psabridge_target_up{target=\"%s\"} %d\n",
 		    d->targets[i].name, !d->targets[i].disabled);
+}
+
+/* --- jobs of targets that are gone -------------------------------------- */
+
+struct deliver_orphans {
+	struct deliver *d;
+	cJSON *stats;
+};
+
+static void
+deliver_orphans_run(struct store *st, void *arg)
+{
+	struct deliver_orphans *o = arg;
+	struct store_query q = {.kind = STORE_Q_STATS};
+	char err[256];
+
+	if (store_query(st, &q, &o->stats, err, sizeof(err)) == -1)
+		log_error("msg=\"counting jobs by target failed\" error=\"%s\"",
+			  err);
+}
+
+/* One warning per target that is not configured and has jobs waiting. */
+static void
+deliver_orphans_done(void *arg)
+{
+	struct deliver_orphans *o = arg;
+	const cJSON *row;
+
+	cJSON_ArrayForEach(row, cJSON_GetObjectItem(o->stats, "jobs"))
+	{
+		const char *t =
+		    cJSON_GetStringValue(cJSON_GetObjectItem(row, "target"));
+		const char *state =
+		    cJSON_GetStringValue(cJSON_GetObjectItem(row, "state"));
+		double n =
+		    cJSON_GetNumberValue(cJSON_GetObjectItem(row, "count"));
+
+		if (t == NULL || state == NULL || deliver_find(o->d, t) ||
+		    (strcmp(state, "pending") && strcmp(state, "held")))
+			continue;
+		log_warn("msg=\"jobs wait for a target that is not "
+			 "configured\" target=%s state=%s jobs=%.0f "
+			 "hint=\"add the target back and reload; psabridge "
+			 "queue list --target %s shows them\"",
+			 t, state, n, t);
+	}
+	cJSON_Delete(o->stats);
+	free(o);
+}
+
+void
+deliver_check_orphans(struct deliver *d)
+{
+	struct deliver_orphans *o = calloc(1, sizeof(*o));
+
+	if (o == NULL)
+		return;
+	o->d = d;
+	if (worker_submit(d->worker, deliver_orphans_run, deliver_orphans_done,
+			  o) == -1)
+		free(o);
 }

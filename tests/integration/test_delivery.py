@@ -600,6 +600,26 @@ class DeliveryTest(DaemonTestCase):
             "0" * 8 + "-0000-7000-8000-" + "0" * 12))
         self.assertEqual(r.status, 404, r)
 
+    def test_jobs_of_a_target_taken_out_of_the_config_are_named(self):
+        psa = self.fake()
+        psa.script("/gone", [{"status": 503}])
+        gone = webhook("gone", psa.url + "/gone", first="60s", max_="60s")
+        stay = webhook("stay", psa.url + "/stay")
+        d = self.bridge([gone, stay], [rule("r", "Agent.Create", "gone")])
+        eid, [job] = self.post(d, agent_event())
+        psa.wait_for(1, "/gone", timeout=10)
+        d.write_config(self.config_text(d, [stay], [
+            rule("r", "Agent.Create", "stay")]))
+        mark = d.log_mark()
+        d.signal(signal.SIGHUP)
+        d.wait_for_log(r'msg="jobs wait for a target that is not '
+                       r'configured" target=gone state=pending jobs=1 ',
+                       since=mark)
+        d.restart()
+        d.wait_for_log(r'msg="jobs wait for a target that is not '
+                       r'configured" target=gone state=pending jobs=1 ')
+        self.assertNotIn("target=stay state", d.run_log())
+
     def test_give_up_after_makes_a_failing_job_dead(self):
         psa = self.fake()
         psa.default(503)
