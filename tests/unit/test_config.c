@@ -18,6 +18,7 @@
 
 #include "psabridge/config.h"
 #include "psabridge/diag.h"
+#include "fixture.h"
 
 #define HOOK_TOKEN  "hook-secret-1"
 #define ADMIN_TOKEN "admin-secret-2"
@@ -31,11 +32,9 @@
 #define MINIMAL LISTEN STATE SOURCES
 
 struct fx {
-	char dir[512];
+	struct fixture_dir tmp;
 	char path[PATH_MAX]; /* the config file */
-	char *made[16];	     /* to remove, in creation order */
-	size_t nmade;
-	char cwd[PATH_MAX]; /* set while a test has moved away */
+	char cwd[PATH_MAX];  /* set while a test has moved away */
 	struct diag d;
 	struct config *cfg;
 };
@@ -44,13 +43,10 @@ static int
 fx_setup(void **state)
 {
 	struct fx *fx = calloc(1, sizeof(*fx));
-	const char *tmp = getenv("TMPDIR");
 
 	assert_non_null(fx);
-	snprintf(fx->dir, sizeof(fx->dir), "%s/psabridge-test-XXXXXX",
-		 tmp && *tmp ? tmp : "/tmp");
-	assert_non_null(mkdtemp(fx->dir));
-	snprintf(fx->path, sizeof(fx->path), "%s/psabridge.cfg", fx->dir);
+	fixture_dir_make(&fx->tmp, "test");
+	snprintf(fx->path, sizeof(fx->path), "%s/psabridge.cfg", fx->tmp.path);
 	diag_init(&fx->d);
 	setenv("DEFENSX_HOOK_TOKEN", HOOK_TOKEN, 1);
 	setenv("PSABRIDGE_ADMIN_TOKEN", ADMIN_TOKEN, 1);
@@ -68,83 +64,24 @@ fx_teardown(void **state)
 		return -1;
 	config_free(fx->cfg);
 	diag_free(&fx->d);
-	while (fx->nmade > 0) {
-		remove(fx->made[--fx->nmade]);
-		free(fx->made[fx->nmade]);
-	}
-	rmdir(fx->dir);
+	fixture_dir_remove(&fx->tmp);
 	free(fx);
 	return 0;
-}
-
-static const char *
-fx_track(struct fx *fx, const char *name)
-{
-	char path[PATH_MAX];
-
-	assert_true(fx->nmade < sizeof(fx->made) / sizeof(fx->made[0]));
-	snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
-	fx->made[fx->nmade] = strdup(path);
-	assert_non_null(fx->made[fx->nmade]);
-	return fx->made[fx->nmade++];
-}
-
-static void
-fx_mkdir(struct fx *fx, const char *name)
-{
-	assert_int_equal(mkdir(fx_track(fx, name), 0700), 0);
-}
-
-static void
-fx_write(struct fx *fx, const char *name, mode_t mode, const char *text)
-{
-	const char *path = fx_track(fx, name);
-	FILE *fp = fopen(path, "w");
-
-	assert_non_null(fp);
-	assert_int_equal(fputs(text, fp) >= 0, 1);
-	assert_int_equal(fclose(fp), 0);
-	assert_int_equal(chmod(path, mode), 0);
 }
 
 static int
 fx_load(struct fx *fx, const char *text)
 {
-	fx_write(fx, "psabridge.cfg", 0600, text);
+	fixture_write_text(&fx->tmp, "psabridge.cfg", 0600, text);
 	return config_load(fx->path, &fx->cfg, &fx->d);
 }
 
-/*
- * True when an entry of that level starts with "FILE:LINE: " ("FILE: "
- * when line is 0) and contains word; prints what there was otherwise.
- */
-static int
-fx_has_in(const struct fx *fx, enum diag_level level, const char *file,
-	  int line, const char *word)
-{
-	char prefix[PATH_MAX + 32];
-	size_t i, n;
-
-	if (line > 0)
-		snprintf(prefix, sizeof(prefix), "%s:%d: ", file, line);
-	else
-		snprintf(prefix, sizeof(prefix), "%s: ", file);
-	n = strlen(prefix);
-	for (i = 0; i < fx->d.len; i++)
-		if (fx->d.entries[i].level == level &&
-		    strncmp(fx->d.entries[i].text, prefix, n) == 0 &&
-		    strstr(fx->d.entries[i].text + n, word) != NULL)
-			return 1;
-	fprintf(stderr, "wanted %s \"%s...%s...\", have:\n",
-		level == DIAG_ERROR ? "error" : "warning", prefix, word);
-	diag_print(&fx->d, stderr);
-	return 0;
-}
-
 #define expect_error(fx, line, word)                                           \
-	assert_true(fx_has_in(fx, DIAG_ERROR, (fx)->path, line, word))
+	assert_true(                                                           \
+	    fixture_diag_has(&(fx)->d, DIAG_ERROR, (fx)->path, line, word))
 #define expect_warning(fx, line, word)                                         \
-	assert_true(fx_has_in(fx, DIAG_WARNING, (fx)->path, line, word))
+	assert_true(                                                           \
+	    fixture_diag_has(&(fx)->d, DIAG_WARNING, (fx)->path, line, word))
 
 /* No message may ever carry a secret's value. */
 static void
@@ -192,9 +129,9 @@ test_sample_config_loads_every_field(void **state)
 	    0);
 	assert_int_equal(fx->d.nerrors + fx->d.nwarnings, 0);
 	assert_string_equal(fx->cfg->file, fx->path);
-	assert_string_equal(fx->cfg->dir, fx->dir);
+	assert_string_equal(fx->cfg->dir, fx->tmp.path);
 	assert_string_equal(fx->cfg->listen, "127.0.0.1:8080");
-	snprintf(want, sizeof(want), "%s/var", fx->dir);
+	snprintf(want, sizeof(want), "%s/var", fx->tmp.path);
 	assert_string_equal(fx->cfg->state_dir, want);
 	assert_int_equal(fx->cfg->max_body_bytes, 65536);
 	assert_int_equal(fx->cfg->max_header_bytes, 8192);
@@ -525,11 +462,11 @@ test_missing_config_file_is_error_with_reason(void **state)
 	struct fx *fx = *state;
 	char path[PATH_MAX + 16];
 
-	snprintf(path, sizeof(path), "%s/absent.cfg", fx->dir);
+	snprintf(path, sizeof(path), "%s/absent.cfg", fx->tmp.path);
 	assert_int_equal(config_load(path, &fx->cfg, &fx->d), -1);
 	assert_null(fx->cfg);
-	assert_true(fx_has_in(fx, DIAG_ERROR, path, 0,
-			      "cannot read: No such file or directory"));
+	assert_true(fixture_diag_has(&(fx)->d, DIAG_ERROR, path, 0,
+				     "cannot read: No such file or directory"));
 }
 
 static void
@@ -537,8 +474,9 @@ test_directory_as_config_file_is_error(void **state)
 {
 	struct fx *fx = *state;
 
-	assert_int_equal(config_load(fx->dir, &fx->cfg, &fx->d), -1);
-	assert_true(fx_has_in(fx, DIAG_ERROR, fx->dir, 0, "not a regular"));
+	assert_int_equal(config_load(fx->tmp.path, &fx->cfg, &fx->d), -1);
+	assert_true(fixture_diag_has(&(fx)->d, DIAG_ERROR, fx->tmp.path, 0,
+				     "not a regular"));
 }
 
 static void
@@ -546,7 +484,7 @@ test_include_is_relative_to_config_dir(void **state)
 {
 	struct fx *fx = *state;
 
-	fx_write(fx, "sources.cfg", 0600, SOURCES);
+	fixture_write_text(&fx->tmp, "sources.cfg", 0600, SOURCES);
 	assert_int_equal(fx_load(fx, LISTEN STATE "@include \"sources.cfg\"\n"),
 			 0);
 	assert_string_equal(fx->cfg->sources[0].name, "defensx");
@@ -558,11 +496,12 @@ test_error_in_included_file_names_that_file(void **state)
 	struct fx *fx = *state;
 	char inc[PATH_MAX + 16];
 
-	fx_write(fx, "limits.cfg", 0600, "\nlimits = { bogus = 1; };\n");
+	fixture_write_text(&fx->tmp, "limits.cfg", 0600,
+			   "\nlimits = { bogus = 1; };\n");
 	assert_load_fails(fx, MINIMAL "@include \"limits.cfg\"\n", 1);
-	snprintf(inc, sizeof(inc), "%s/limits.cfg", fx->dir);
-	assert_true(fx_has_in(fx, DIAG_ERROR, inc, 2,
-			      "unknown key \"bogus\" in limits"));
+	snprintf(inc, sizeof(inc), "%s/limits.cfg", fx->tmp.path);
+	assert_true(fixture_diag_has(&(fx)->d, DIAG_ERROR, inc, 2,
+				     "unknown key \"bogus\" in limits"));
 }
 
 static void
@@ -571,28 +510,30 @@ test_syntax_error_in_included_file_names_that_file(void **state)
 	struct fx *fx = *state;
 	char inc[PATH_MAX + 16];
 
-	fx_write(fx, "bad.cfg", 0600, "a = 1;\nb = ;\n");
+	fixture_write_text(&fx->tmp, "bad.cfg", 0600, "a = 1;\nb = ;\n");
 	assert_load_fails(fx, MINIMAL "@include \"bad.cfg\"\n", 1);
-	snprintf(inc, sizeof(inc), "%s/bad.cfg", fx->dir);
-	assert_true(fx_has_in(fx, DIAG_ERROR, inc, 2, "syntax error"));
+	snprintf(inc, sizeof(inc), "%s/bad.cfg", fx->tmp.path);
+	assert_true(
+	    fixture_diag_has(&(fx)->d, DIAG_ERROR, inc, 2, "syntax error"));
 }
 
 static void
 test_relative_config_path_resolves_state_dir_from_cwd(void **state)
 {
 	struct fx *fx = *state;
-	char *base = strrchr(fx->dir, '/');
+	char *base = strrchr(fx->tmp.path, '/');
 	char rel[PATH_MAX], want[PATH_MAX];
 
-	fx_write(fx, "hook.secret", 0600, "from-file\n");
+	fixture_write_text(&fx->tmp, "hook.secret", 0600, "from-file\n");
 	assert_non_null(getcwd(fx->cwd, sizeof(fx->cwd)));
 	*base = '\0';
-	assert_int_equal(chdir(fx->dir), 0);
+	assert_int_equal(chdir(fx->tmp.path), 0);
 	*base = '/';
 	snprintf(rel, sizeof(rel), "%s/psabridge.cfg", base + 1);
-	fx_write(fx, "psabridge.cfg", 0600,
-		 LISTEN STATE "sources = ({ name = \"a\"; path = \"/a\";\n"
-			      "  token = \"file:hook.secret\"; });\n");
+	fixture_write_text(&fx->tmp, "psabridge.cfg", 0600,
+			   LISTEN STATE
+			   "sources = ({ name = \"a\"; path = \"/a\";\n"
+			   "  token = \"file:hook.secret\"; });\n");
 	assert_int_equal(config_load(rel, &fx->cfg, &fx->d), 0);
 	snprintf(want, sizeof(want), "%s/var", base + 1);
 	assert_string_equal(fx->cfg->state_dir, want);
@@ -894,8 +835,8 @@ test_file_secret_is_relative_to_config_dir_and_newline_stripped(void **state)
 {
 	struct fx *fx = *state;
 
-	fx_mkdir(fx, "secrets");
-	fx_write(fx, "secrets/hook", 0600, "s3cret\n");
+	fixture_mkdir(&fx->tmp, "secrets");
+	fixture_write_text(&fx->tmp, "secrets/hook", 0600, "s3cret\n");
 	assert_int_equal(fx_load(fx, FILE_TOKEN_CFG("file:secrets/hook")), 0);
 	assert_string_equal(fx->cfg->sources[0].token, "s3cret");
 	assert_int_equal(fx->d.nwarnings, 0);
@@ -906,9 +847,9 @@ test_group_readable_secret_file_warns_chmod(void **state)
 {
 	struct fx *fx = *state;
 
-	fx_write(fx, "hook", 0644, "s3cret-644");
-	fx_write(fx, "group", 0640, "s3cret-640");
-	fx_write(fx, "other", 0604, "s3cret-604");
+	fixture_write_text(&fx->tmp, "hook", 0644, "s3cret-644");
+	fixture_write_text(&fx->tmp, "group", 0640, "s3cret-640");
+	fixture_write_text(&fx->tmp, "other", 0604, "s3cret-604");
 	assert_int_equal(
 	    fx_load(
 		fx, LISTEN STATE
@@ -986,9 +927,9 @@ test_cred_secret_reads_credentials_directory(void **state)
 	struct fx *fx = *state;
 	char dir[PATH_MAX + 16];
 
-	fx_mkdir(fx, "creds");
-	fx_write(fx, "creds/hook", 0400, "from-systemd\n");
-	snprintf(dir, sizeof(dir), "%s/creds", fx->dir);
+	fixture_mkdir(&fx->tmp, "creds");
+	fixture_write_text(&fx->tmp, "creds/hook", 0400, "from-systemd\n");
+	snprintf(dir, sizeof(dir), "%s/creds", fx->tmp.path);
 	setenv("CREDENTIALS_DIRECTORY", dir, 1);
 	assert_int_equal(fx_load(fx, FILE_TOKEN_CFG("cred:hook")), 0);
 	assert_string_equal(fx->cfg->sources[0].token, "from-systemd");
@@ -1009,7 +950,7 @@ test_secret_reference_without_name_is_error(void **state)
 {
 	struct fx *fx = *state;
 
-	setenv("CREDENTIALS_DIRECTORY", fx->dir, 1);
+	setenv("CREDENTIALS_DIRECTORY", fx->tmp.path, 1);
 	assert_load_fails(
 	    fx,
 	    LISTEN STATE

@@ -20,17 +20,16 @@
 #include <libconfig.h>
 
 #include "psabridge/customers.h"
+#include "fixture.h"
 #include "psabridge/diag.h"
 
 #define HEADER	   "customer_id,name,connectwise_company,autotask_company_id\n"
 #define DEFENSX_ID "c062a202-e090-4e57-ba88-d74dfd2e3455"
 
 struct fx {
-	char dir[512];
+	struct fixture_dir tmp;
 	char csv[PATH_MAX]; /* dir/customers.csv */
 	char cfgpath[PATH_MAX];
-	char *made[8]; /* to remove, in creation order */
-	size_t nmade;
 	struct diag d;
 	struct customers *c;
 	config_t cfg;
@@ -40,14 +39,12 @@ static int
 fx_setup(void **state)
 {
 	struct fx *fx = calloc(1, sizeof(*fx));
-	const char *tmp = getenv("TMPDIR");
 
 	assert_non_null(fx);
-	snprintf(fx->dir, sizeof(fx->dir), "%s/psabridge-customers-XXXXXX",
-		 tmp && *tmp ? tmp : "/tmp");
-	assert_non_null(mkdtemp(fx->dir));
-	snprintf(fx->csv, sizeof(fx->csv), "%s/customers.csv", fx->dir);
-	snprintf(fx->cfgpath, sizeof(fx->cfgpath), "%s/psabridge.cfg", fx->dir);
+	fixture_dir_make(&fx->tmp, "customers");
+	snprintf(fx->csv, sizeof(fx->csv), "%s/customers.csv", fx->tmp.path);
+	snprintf(fx->cfgpath, sizeof(fx->cfgpath), "%s/psabridge.cfg",
+		 fx->tmp.path);
 	diag_init(&fx->d);
 	config_init(&fx->cfg);
 	*state = fx;
@@ -62,39 +59,16 @@ fx_teardown(void **state)
 	customers_free(fx->c);
 	diag_free(&fx->d);
 	config_destroy(&fx->cfg);
-	while (fx->nmade > 0) {
-		remove(fx->made[--fx->nmade]);
-		free(fx->made[fx->nmade]);
-	}
-	rmdir(fx->dir);
+	fixture_dir_remove(&fx->tmp);
 	free(fx);
 	return 0;
-}
-
-static void
-fx_write_bytes(struct fx *fx, const char *name, const char *data, size_t len)
-{
-	char path[PATH_MAX];
-	FILE *fp;
-	size_t i;
-
-	snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
-	for (i = 0; i < fx->nmade && strcmp(fx->made[i], path) != 0; i++)
-		continue;
-	if (i == fx->nmade) {
-		assert_true(fx->nmade < sizeof(fx->made) / sizeof(fx->made[0]));
-		assert_non_null(fx->made[fx->nmade++] = strdup(path));
-	}
-	assert_non_null(fp = fopen(path, "wb"));
-	assert_int_equal(fwrite(data, 1, len, fp), len);
-	assert_int_equal(fclose(fp), 0);
 }
 
 /* Writes text as customers.csv and loads it with policy. */
 static int
 fx_csv(struct fx *fx, enum customers_unmapped policy, const char *text)
 {
-	fx_write_bytes(fx, "customers.csv", text, strlen(text));
+	fixture_write(&fx->tmp, "customers.csv", 0644, text, strlen(text));
 	return customers_load_csv(fx->csv, policy, &fx->c, &fx->d);
 }
 
@@ -104,44 +78,17 @@ fx_cfg(struct fx *fx, const char *cfg)
 {
 	const config_setting_t *group;
 
-	fx_write_bytes(fx, "psabridge.cfg", cfg, strlen(cfg));
+	fixture_write(&fx->tmp, "psabridge.cfg", 0644, cfg, strlen(cfg));
 	assert_int_equal(config_read_file(&fx->cfg, fx->cfgpath), CONFIG_TRUE);
 	assert_non_null(group = config_lookup(&fx->cfg, "customers"));
-	return customers_load(group, fx->dir, &fx->c, &fx->d);
-}
-
-/*
- * True when an entry of that level is "FILE:LINE: " ("FILE: " when line
- * is 0) followed by text containing phrase; prints what there was if not.
- */
-static int
-fx_has(const struct fx *fx, enum diag_level level, const char *file, int line,
-       const char *phrase)
-{
-	char prefix[PATH_MAX + 32];
-	size_t i, n;
-
-	if (line > 0)
-		snprintf(prefix, sizeof(prefix), "%s:%d: ", file, line);
-	else
-		snprintf(prefix, sizeof(prefix), "%s: ", file);
-	n = strlen(prefix);
-	for (i = 0; i < fx->d.len; i++)
-		if (fx->d.entries[i].level == level &&
-		    strncmp(fx->d.entries[i].text, prefix, n) == 0 &&
-		    strstr(fx->d.entries[i].text + n, phrase) != NULL)
-			return 1;
-	fprintf(stderr, "wanted %s \"%s...%s...\", have:\n",
-		level == DIAG_ERROR ? "error" : "warning", prefix, phrase);
-	diag_print(&fx->d, stderr);
-	return 0;
+	return customers_load(group, fx->tmp.path, &fx->c, &fx->d);
 }
 
 /* An error in customers.csv at line with phrase. */
 static int
 fx_csv_error(const struct fx *fx, int line, const char *phrase)
 {
-	return fx_has(fx, DIAG_ERROR, fx->csv, line, phrase);
+	return fixture_diag_has(&(fx)->d, DIAG_ERROR, fx->csv, line, phrase);
 }
 
 /* The value of column in the row for id. */
@@ -481,7 +428,7 @@ test_nul_byte_is_error(void **state)
 	struct fx *fx = *state;
 	static const char text[] = HEADER "a1,A\0B,C,1\n";
 
-	fx_write_bytes(fx, "customers.csv", text, sizeof(text) - 1);
+	fixture_write(&fx->tmp, "customers.csv", 0644, text, sizeof(text) - 1);
 	fx_failed(
 	    fx, customers_load_csv(fx->csv, CUSTOMERS_HOLD, &fx->c, &fx->d), 1);
 	assert_true(fx_csv_error(fx, 2, "NUL byte"));
@@ -492,10 +439,10 @@ test_utf16_file_is_error(void **state)
 {
 	struct fx *fx = *state;
 
-	fx_write_bytes(fx, "customers.csv",
-		       "\xff\xfe"
-		       "c\0u\0",
-		       6);
+	fixture_write(&fx->tmp, "customers.csv", 0644,
+		      "\xff\xfe"
+		      "c\0u\0",
+		      6);
 	fx_failed(
 	    fx, customers_load_csv(fx->csv, CUSTOMERS_HOLD, &fx->c, &fx->d), 1);
 	assert_true(fx_csv_error(fx, 0, "the file is UTF-16"));
@@ -542,7 +489,7 @@ test_file_over_16_mib_is_refused(void **state)
 	struct fx *fx = *state;
 	FILE *fp;
 
-	fx_write_bytes(fx, "customers.csv", HEADER, strlen(HEADER));
+	fixture_write(&fx->tmp, "customers.csv", 0644, HEADER, strlen(HEADER));
 	assert_non_null(fp = fopen(fx->csv, "r+"));
 	assert_int_equal(ftruncate(fileno(fp), (16 << 20) + 1), 0);
 	assert_int_equal(fclose(fp), 0);
@@ -568,9 +515,11 @@ test_directory_is_not_a_regular_file(void **state)
 	struct fx *fx = *state;
 
 	fx_failed(
-	    fx, customers_load_csv(fx->dir, CUSTOMERS_HOLD, &fx->c, &fx->d), 1);
-	assert_true(fx_has(fx, DIAG_ERROR, fx->dir, 0,
-			   "cannot read: not a regular file"));
+	    fx,
+	    customers_load_csv(fx->tmp.path, CUSTOMERS_HOLD, &fx->c, &fx->d),
+	    1);
+	assert_true(fixture_diag_has(&(fx)->d, DIAG_ERROR, fx->tmp.path, 0,
+				     "cannot read: not a regular file"));
 }
 
 static void
@@ -676,9 +625,10 @@ test_hold_and_drop_return_null_for_unknown_ids(void **state)
 		assert_null(customers_find(fx->c, "*"));
 		assert_null(customers_find(fx->c, NULL));
 		/* the unused "*" row is pointed out, not fatal */
-		assert_true(fx_has(fx, DIAG_WARNING, fx->csv, 3,
-				   "the \"*\" row is used only with unmapped "
-				   "= \"default\""));
+		assert_true(
+		    fixture_diag_has(&(fx)->d, DIAG_WARNING, fx->csv, 3,
+				     "the \"*\" row is used only with unmapped "
+				     "= \"default\""));
 	}
 }
 
@@ -731,8 +681,8 @@ test_config_group_loads_relative_file_and_policy(void **state)
 {
 	struct fx *fx = *state;
 
-	fx_write_bytes(fx, "customers.csv", HEADER "*,A,B,0\n",
-		       strlen(HEADER "*,A,B,0\n"));
+	fixture_write(&fx->tmp, "customers.csv", 0644, HEADER "*,A,B,0\n",
+		      strlen(HEADER "*,A,B,0\n"));
 	assert_int_equal(fx_cfg(fx, "customers = {\n"
 				    "  file = \"customers.csv\";\n"
 				    "  unmapped = \"default\";\n"
@@ -749,7 +699,7 @@ test_config_unmapped_defaults_to_hold_and_absolute_path_is_kept(void **state)
 	struct fx *fx = *state;
 	char cfg[PATH_MAX + 64];
 
-	fx_write_bytes(fx, "customers.csv", HEADER, strlen(HEADER));
+	fixture_write(&fx->tmp, "customers.csv", 0644, HEADER, strlen(HEADER));
 	snprintf(cfg, sizeof(cfg), "customers = { file = \"%s\"; };\n",
 		 fx->csv);
 	assert_int_equal(fx_cfg(fx, cfg), 0);
@@ -762,15 +712,15 @@ test_config_unknown_key_is_error_at_its_line(void **state)
 {
 	struct fx *fx = *state;
 
-	fx_write_bytes(fx, "customers.csv", HEADER, strlen(HEADER));
+	fixture_write(&fx->tmp, "customers.csv", 0644, HEADER, strlen(HEADER));
 	fx_failed(fx,
 		  fx_cfg(fx, "customers = {\n"
 			     "  file = \"customers.csv\";\n"
 			     "  unmaped = \"drop\";\n"
 			     "};\n"),
 		  1);
-	assert_true(fx_has(fx, DIAG_ERROR, fx->cfgpath, 3,
-			   "unknown key \"unmaped\" in customers"));
+	assert_true(fixture_diag_has(&(fx)->d, DIAG_ERROR, fx->cfgpath, 3,
+				     "unknown key \"unmaped\" in customers"));
 }
 
 static void
@@ -778,7 +728,7 @@ test_config_bad_unmapped_value_is_error_at_its_line(void **state)
 {
 	struct fx *fx = *state;
 
-	fx_write_bytes(fx, "customers.csv", HEADER, strlen(HEADER));
+	fixture_write(&fx->tmp, "customers.csv", 0644, HEADER, strlen(HEADER));
 	fx_failed(fx,
 		  fx_cfg(fx, "customers = {\n"
 			     "  file = \"customers.csv\";\n"
@@ -786,9 +736,10 @@ test_config_bad_unmapped_value_is_error_at_its_line(void **state)
 			     "  unmapped = \"ignore\";\n"
 			     "};\n"),
 		  1);
-	assert_true(fx_has(fx, DIAG_ERROR, fx->cfgpath, 4,
-			   "customers.unmapped: unknown policy \"ignore\" "
-			   "(expected \"hold\", \"default\" or \"drop\")"));
+	assert_true(
+	    fixture_diag_has(&(fx)->d, DIAG_ERROR, fx->cfgpath, 4,
+			     "customers.unmapped: unknown policy \"ignore\" "
+			     "(expected \"hold\", \"default\" or \"drop\")"));
 }
 
 static void
@@ -802,12 +753,14 @@ test_config_wrong_types_are_errors(void **state)
 			     "  unmapped = true;\n"
 			     "};\n"),
 		  2);
-	assert_true(fx_has(fx, DIAG_ERROR, fx->cfgpath, 2,
-			   "customers.file: expected a string, got an "
-			   "integer"));
-	assert_true(fx_has(fx, DIAG_ERROR, fx->cfgpath, 3,
-			   "customers.unmapped: expected a string, got a "
-			   "boolean"));
+	assert_true(
+	    fixture_diag_has(&(fx)->d, DIAG_ERROR, fx->cfgpath, 2,
+			     "customers.file: expected a string, got an "
+			     "integer"));
+	assert_true(
+	    fixture_diag_has(&(fx)->d, DIAG_ERROR, fx->cfgpath, 3,
+			     "customers.unmapped: expected a string, got a "
+			     "boolean"));
 }
 
 static void
@@ -817,8 +770,9 @@ test_config_missing_file_key_is_error_at_group(void **state)
 
 	fx_failed(fx, fx_cfg(fx, "\ncustomers = { unmapped = \"hold\"; };\n"),
 		  1);
-	assert_true(fx_has(fx, DIAG_ERROR, fx->cfgpath, 2,
-			   "missing required key \"file\" in customers"));
+	assert_true(
+	    fixture_diag_has(&(fx)->d, DIAG_ERROR, fx->cfgpath, 2,
+			     "missing required key \"file\" in customers"));
 }
 
 static void
@@ -835,8 +789,9 @@ test_config_missing_csv_is_error_at_file_line_with_errno(void **state)
 	snprintf(want, sizeof(want),
 		 "customers.file: \"%s/nowhere.csv\": cannot read: No such "
 		 "file or directory",
-		 fx->dir);
-	assert_true(fx_has(fx, DIAG_ERROR, fx->cfgpath, 2, want));
+		 fx->tmp.path);
+	assert_true(
+	    fixture_diag_has(&(fx)->d, DIAG_ERROR, fx->cfgpath, 2, want));
 }
 
 static void
@@ -844,15 +799,16 @@ test_config_and_csv_errors_are_reported_together(void **state)
 {
 	struct fx *fx = *state;
 
-	fx_write_bytes(fx, "customers.csv", HEADER "a1,A,B\n",
-		       strlen(HEADER "a1,A,B\n"));
+	fixture_write(&fx->tmp, "customers.csv", 0644, HEADER "a1,A,B\n",
+		      strlen(HEADER "a1,A,B\n"));
 	fx_failed(fx,
 		  fx_cfg(fx, "customers = {\n"
 			     "  file = \"customers.csv\";\n"
 			     "  unmapped = \"dflt\";\n"
 			     "};\n"),
 		  2);
-	assert_true(fx_has(fx, DIAG_ERROR, fx->cfgpath, 3, "unknown policy"));
+	assert_true(fixture_diag_has(&(fx)->d, DIAG_ERROR, fx->cfgpath, 3,
+				     "unknown policy"));
 	assert_true(fx_csv_error(fx, 2, "row has 3 fields"));
 }
 
@@ -862,8 +818,9 @@ test_config_not_a_group_is_error(void **state)
 	struct fx *fx = *state;
 
 	fx_failed(fx, fx_cfg(fx, "customers = \"customers.csv\";\n"), 1);
-	assert_true(fx_has(fx, DIAG_ERROR, fx->cfgpath, 1,
-			   "customers: expected a group, got a string"));
+	assert_true(
+	    fixture_diag_has(&(fx)->d, DIAG_ERROR, fx->cfgpath, 1,
+			     "customers: expected a group, got a string"));
 }
 
 static void

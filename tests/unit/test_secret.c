@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "psabridge/secret.h"
+#include "fixture.h"
 
 #define LITERAL_WARNING                                                        \
 	"literal secret in the config file; use \"env:NAME\" or \"file:PATH\""
@@ -27,9 +28,7 @@
 	"600 on it"
 
 struct fx {
-	char dir[512];
-	char *made[16]; /* to remove, in creation order */
-	size_t nmade;
+	struct fixture_dir tmp;
 	char cwd[PATH_MAX]; /* set while a test has moved away */
 	char *out;
 	struct secret_report rep;
@@ -40,12 +39,9 @@ static int
 fx_setup(void **state)
 {
 	struct fx *fx = calloc(1, sizeof(*fx));
-	const char *tmp = getenv("TMPDIR");
 
 	assert_non_null(fx);
-	snprintf(fx->dir, sizeof(fx->dir), "%s/psabridge-secret-XXXXXX",
-		 tmp && *tmp ? tmp : "/tmp");
-	assert_non_null(mkdtemp(fx->dir));
+	fixture_dir_make(&fx->tmp, "secret");
 	unsetenv("CREDENTIALS_DIRECTORY");
 	*state = fx;
 	return 0;
@@ -59,50 +55,9 @@ fx_teardown(void **state)
 	if (fx->cwd[0] != '\0' && chdir(fx->cwd) == -1)
 		return -1;
 	secret_free(fx->out);
-	while (fx->nmade > 0) {
-		remove(fx->made[--fx->nmade]);
-		free(fx->made[fx->nmade]);
-	}
-	rmdir(fx->dir);
+	fixture_dir_remove(&fx->tmp);
 	free(fx);
 	return 0;
-}
-
-static const char *
-fx_track(struct fx *fx, const char *name)
-{
-	char path[PATH_MAX];
-
-	assert_true(fx->nmade < sizeof(fx->made) / sizeof(fx->made[0]));
-	snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
-	fx->made[fx->nmade] = strdup(path);
-	assert_non_null(fx->made[fx->nmade]);
-	return fx->made[fx->nmade++];
-}
-
-static void
-fx_mkdir(struct fx *fx, const char *name)
-{
-	assert_int_equal(mkdir(fx_track(fx, name), 0700), 0);
-}
-
-static void
-fx_write_bytes(struct fx *fx, const char *name, mode_t mode, const char *data,
-	       size_t len)
-{
-	const char *path = fx_track(fx, name);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-	assert_true(fd != -1);
-	assert_int_equal(write(fd, data, len), (ssize_t)len);
-	assert_int_equal(close(fd), 0);
-	assert_int_equal(chmod(path, mode), 0);
-}
-
-static void
-fx_write(struct fx *fx, const char *name, mode_t mode, const char *text)
-{
-	fx_write_bytes(fx, name, mode, text, strlen(text));
 }
 
 /* n bytes of 'k', NUL-terminated; the caller frees. */
@@ -158,7 +113,8 @@ assert_fails(struct fx *fx, const char *ref, const char *base_dir,
 
 /* fx->want = fmt (a literal) with the fixture's directory for its %s. */
 #define fx_msg(fx, fmt)                                                        \
-	(snprintf((fx)->want, sizeof((fx)->want), fmt, (fx)->dir), (fx)->want)
+	(snprintf((fx)->want, sizeof((fx)->want), fmt, (fx)->tmp.path),        \
+	 (fx)->want)
 
 /* --- env: --------------------------------------------------------------- */
 
@@ -168,8 +124,8 @@ test_env_reference_returns_the_variable(void **state)
 	struct fx *fx = *state;
 
 	setenv("PSABRIDGE_T_SECRET", "from-env\n", 1);
-	assert_resolves(fx, "env:PSABRIDGE_T_SECRET", fx->dir, "from-env\n",
-			"");
+	assert_resolves(fx, "env:PSABRIDGE_T_SECRET", fx->tmp.path,
+			"from-env\n", "");
 	unsetenv("PSABRIDGE_T_SECRET");
 }
 
@@ -234,13 +190,13 @@ test_file_is_relative_to_base_dir(void **state)
 	struct fx *fx = *state;
 	char ref[PATH_MAX + 8], slash[PATH_MAX];
 
-	fx_mkdir(fx, "secrets");
-	fx_write(fx, "secrets/hook", 0600, "s3cret");
-	assert_resolves(fx, "file:secrets/hook", fx->dir, "s3cret", "");
-	snprintf(slash, sizeof(slash), "%s/", fx->dir);
+	fixture_mkdir(&fx->tmp, "secrets");
+	fixture_write_text(&fx->tmp, "secrets/hook", 0600, "s3cret");
+	assert_resolves(fx, "file:secrets/hook", fx->tmp.path, "s3cret", "");
+	snprintf(slash, sizeof(slash), "%s/", fx->tmp.path);
 	assert_resolves(fx, "file:secrets/hook", slash, "s3cret", "");
 	/* An absolute path ignores the base directory. */
-	snprintf(ref, sizeof(ref), "file:%s/secrets/hook", fx->dir);
+	snprintf(ref, sizeof(ref), "file:%s/secrets/hook", fx->tmp.path);
 	assert_resolves(fx, ref, "/nonexistent", "s3cret", "");
 	/* Relative to the base directory, not to the current one. */
 	assert_fails(fx, "file:secrets/hook", "/nonexistent",
@@ -254,9 +210,9 @@ test_file_without_base_dir_is_relative_to_cwd(void **state)
 {
 	struct fx *fx = *state;
 
-	fx_write(fx, "hook", 0600, "s3cret");
+	fixture_write_text(&fx->tmp, "hook", 0600, "s3cret");
 	assert_non_null(getcwd(fx->cwd, sizeof(fx->cwd)));
-	assert_int_equal(chdir(fx->dir), 0);
+	assert_int_equal(chdir(fx->tmp.path), 0);
 	assert_resolves(fx, "file:hook", NULL, "s3cret", "");
 	assert_resolves(fx, "file:hook", ".", "s3cret", "");
 }
@@ -275,14 +231,15 @@ test_file_drops_one_trailing_newline(void **state)
 	struct fx *fx = *state;
 	size_t i;
 
-	fx_write(fx, "hook", 0600, "");
+	fixture_write_text(&fx->tmp, "hook", 0600, "");
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		FILE *fp = fopen(fx->made[0], "w");
+		FILE *fp = fopen(fx->tmp.made[0], "w");
 
 		assert_non_null(fp);
 		assert_true(fputs(cases[i].text, fp) >= 0);
 		assert_int_equal(fclose(fp), 0);
-		assert_resolves(fx, "file:hook", fx->dir, cases[i].value, "");
+		assert_resolves(fx, "file:hook", fx->tmp.path, cases[i].value,
+				"");
 	}
 }
 
@@ -291,14 +248,14 @@ test_file_of_only_a_newline_is_empty(void **state)
 {
 	struct fx *fx = *state;
 
-	fx_write(fx, "nl", 0600, "\n");
-	fx_write(fx, "crlf", 0600, "\r\n");
-	fx_write(fx, "none", 0600, "");
-	assert_fails(fx, "file:nl", fx->dir,
+	fixture_write_text(&fx->tmp, "nl", 0600, "\n");
+	fixture_write_text(&fx->tmp, "crlf", 0600, "\r\n");
+	fixture_write_text(&fx->tmp, "none", 0600, "");
+	assert_fails(fx, "file:nl", fx->tmp.path,
 		     fx_msg(fx, "file \"%s/nl\" is empty"), "");
-	assert_fails(fx, "file:crlf", fx->dir,
+	assert_fails(fx, "file:crlf", fx->tmp.path,
 		     fx_msg(fx, "file \"%s/crlf\" is empty"), "");
-	assert_fails(fx, "file:none", fx->dir,
+	assert_fails(fx, "file:none", fx->tmp.path,
 		     fx_msg(fx, "file \"%s/none\" is empty"), "");
 }
 
@@ -309,16 +266,16 @@ test_file_is_capped_at_4096_bytes_as_read(void **state)
 	struct fx *fx = *state;
 	char *big = fx_repeat(SECRET_MAX + 1);
 
-	fx_write(fx, "max", 0600, big + 1);
-	fx_write(fx, "big", 0600, big);
+	fixture_write_text(&fx->tmp, "max", 0600, big + 1);
+	fixture_write_text(&fx->tmp, "big", 0600, big);
 	big[SECRET_MAX] = '\n';
-	fx_write(fx, "maxnl", 0600, big);
+	fixture_write_text(&fx->tmp, "maxnl", 0600, big);
 	big[SECRET_MAX] = '\0';
-	assert_resolves(fx, "file:max", fx->dir, big, "");
-	assert_fails(fx, "file:big", fx->dir,
+	assert_resolves(fx, "file:max", fx->tmp.path, big, "");
+	assert_fails(fx, "file:big", fx->tmp.path,
 		     fx_msg(fx, "file \"%s/big\" is longer than 4096 bytes"),
 		     "");
-	assert_fails(fx, "file:maxnl", fx->dir,
+	assert_fails(fx, "file:maxnl", fx->tmp.path,
 		     fx_msg(fx, "file \"%s/maxnl\" is longer than 4096 bytes"),
 		     "");
 	free(big);
@@ -329,11 +286,11 @@ test_file_with_nul_byte_is_rejected(void **state)
 {
 	struct fx *fx = *state;
 
-	fx_write_bytes(fx, "nul", 0600, "ab\0cd", 5);
-	fx_write_bytes(fx, "lead", 0600, "\0s3cret", 7);
-	assert_fails(fx, "file:nul", fx->dir,
+	fixture_write(&fx->tmp, "nul", 0600, "ab\0cd", 5);
+	fixture_write(&fx->tmp, "lead", 0600, "\0s3cret", 7);
+	assert_fails(fx, "file:nul", fx->tmp.path,
 		     fx_msg(fx, "file \"%s/nul\" contains a NUL byte"), "");
-	assert_fails(fx, "file:lead", fx->dir,
+	assert_fails(fx, "file:lead", fx->tmp.path,
 		     fx_msg(fx, "file \"%s/lead\" contains a NUL byte"), "");
 	assert_no_value_in_report(fx, "s3cret");
 }
@@ -347,16 +304,16 @@ test_file_readable_by_group_or_others_warns(void **state)
 	const char *path;
 	size_t i;
 
-	fx_write(fx, "hook", 0600, "s3cret");
-	path = fx->made[0];
+	fixture_write_text(&fx->tmp, "hook", 0600, "s3cret");
+	path = fx->tmp.made[0];
 	for (i = 0; i < sizeof(loose) / sizeof(loose[0]); i++) {
 		assert_int_equal(chmod(path, loose[i]), 0);
-		assert_resolves(fx, "file:hook", fx->dir, "s3cret",
+		assert_resolves(fx, "file:hook", fx->tmp.path, "s3cret",
 				fx_msg(fx, MODE_WARNING));
 	}
 	for (i = 0; i < sizeof(tight) / sizeof(tight[0]); i++) {
 		assert_int_equal(chmod(path, tight[i]), 0);
-		assert_resolves(fx, "file:hook", fx->dir, "s3cret", "");
+		assert_resolves(fx, "file:hook", fx->tmp.path, "s3cret", "");
 	}
 }
 
@@ -366,9 +323,9 @@ test_mode_warning_comes_with_a_content_error(void **state)
 	struct fx *fx = *state;
 	char warn[sizeof(fx->want)];
 
-	fx_write(fx, "hook", 0644, "\n");
+	fixture_write_text(&fx->tmp, "hook", 0644, "\n");
 	strcpy(warn, fx_msg(fx, MODE_WARNING));
-	assert_fails(fx, "file:hook", fx->dir,
+	assert_fails(fx, "file:hook", fx->tmp.path,
 		     fx_msg(fx, "file \"%s/hook\" is empty"), warn);
 }
 
@@ -377,7 +334,7 @@ test_missing_file_is_error_with_reason(void **state)
 {
 	struct fx *fx = *state;
 
-	assert_fails(fx, "file:nope", fx->dir,
+	assert_fails(fx, "file:nope", fx->tmp.path,
 		     fx_msg(fx, "cannot open secret file \"%s/nope\": No such "
 				"file or directory"),
 		     "");
@@ -389,14 +346,14 @@ test_directory_and_fifo_are_not_regular_files(void **state)
 {
 	struct fx *fx = *state;
 
-	fx_mkdir(fx, "adir");
-	assert_int_equal(mkfifo(fx_track(fx, "fifo"), 0600), 0);
+	fixture_mkdir(&fx->tmp, "adir");
+	assert_int_equal(mkfifo(fixture_path(&fx->tmp, "fifo"), 0600), 0);
 	alarm(10); /* a hang kills the program: a failure, not a wait */
 	assert_fails(
-	    fx, "file:adir", fx->dir,
+	    fx, "file:adir", fx->tmp.path,
 	    fx_msg(fx, "secret file \"%s/adir\" is not a regular file"), "");
 	assert_fails(
-	    fx, "file:fifo", fx->dir,
+	    fx, "file:fifo", fx->tmp.path,
 	    fx_msg(fx, "secret file \"%s/fifo\" is not a regular file"), "");
 	alarm(0);
 }
@@ -423,7 +380,7 @@ test_file_reference_without_path_is_error(void **state)
 {
 	struct fx *fx = *state;
 
-	assert_fails(fx, "file:", fx->dir, "\"file:\" names no file", "");
+	assert_fails(fx, "file:", fx->tmp.path, "\"file:\" names no file", "");
 }
 
 /* --- cred: -------------------------------------------------------------- */
@@ -434,13 +391,13 @@ test_cred_reads_credentials_directory_not_base_dir(void **state)
 	struct fx *fx = *state;
 	char dir[PATH_MAX];
 
-	fx_mkdir(fx, "creds");
-	fx_write(fx, "creds/hook", 0400, "from-systemd\n");
-	fx_write(fx, "hook", 0600, "from-base-dir");
-	snprintf(dir, sizeof(dir), "%s/creds", fx->dir);
+	fixture_mkdir(&fx->tmp, "creds");
+	fixture_write_text(&fx->tmp, "creds/hook", 0400, "from-systemd\n");
+	fixture_write_text(&fx->tmp, "hook", 0600, "from-base-dir");
+	snprintf(dir, sizeof(dir), "%s/creds", fx->tmp.path);
 	setenv("CREDENTIALS_DIRECTORY", dir, 1);
-	assert_resolves(fx, "cred:hook", fx->dir, "from-systemd", "");
-	assert_fails(fx, "cred:nope", fx->dir,
+	assert_resolves(fx, "cred:hook", fx->tmp.path, "from-systemd", "");
+	assert_fails(fx, "cred:nope", fx->tmp.path,
 		     fx_msg(fx, "cannot open secret file \"%s/creds/nope\": No "
 				"such file or directory"),
 		     "");
@@ -454,10 +411,10 @@ test_cred_without_credentials_directory_is_error(void **state)
 	    "(systemd LoadCredential=)";
 	struct fx *fx = *state;
 
-	fx_write(fx, "hook", 0600, "from-base-dir");
-	assert_fails(fx, "cred:hook", fx->dir, want, "");
+	fixture_write_text(&fx->tmp, "hook", 0600, "from-base-dir");
+	assert_fails(fx, "cred:hook", fx->tmp.path, want, "");
 	setenv("CREDENTIALS_DIRECTORY", "", 1);
-	assert_fails(fx, "cred:hook", fx->dir, want, "");
+	assert_fails(fx, "cred:hook", fx->tmp.path, want, "");
 }
 
 static void
@@ -465,7 +422,7 @@ test_cred_name_must_be_a_plain_name(void **state)
 {
 	struct fx *fx = *state;
 
-	setenv("CREDENTIALS_DIRECTORY", fx->dir, 1);
+	setenv("CREDENTIALS_DIRECTORY", fx->tmp.path, 1);
 	assert_fails(fx, "cred:", NULL, "\"cred:\" names no credential", "");
 	assert_fails(fx, "cred:.", NULL, "\"cred:.\" names no credential", "");
 	assert_fails(fx, "cred:..", NULL, "\"cred:..\" names no credential",
@@ -483,7 +440,7 @@ test_literal_is_returned_and_flagged(void **state)
 {
 	struct fx *fx = *state;
 
-	assert_resolves(fx, "hunter2-literal", fx->dir, "hunter2-literal",
+	assert_resolves(fx, "hunter2-literal", fx->tmp.path, "hunter2-literal",
 			LITERAL_WARNING);
 	/* Only the exact prefixes make a reference. */
 	assert_resolves(fx, "ENV:hunter2", NULL, "ENV:hunter2",
