@@ -26,6 +26,7 @@
 #include "psabridge/customers.h"
 #include "psabridge/diag.h"
 #include "psabridge/router.h"
+#include "fixture.h"
 #include "psabridge/rules.h"
 #include "psabridge/templates.h"
 
@@ -48,9 +49,8 @@
 static const char *const fx_targets[] = {"psa", "teams"};
 
 struct fx {
-	char dir[512];
-	char cfg[PATH_MAX];
-	char csv[PATH_MAX];
+	struct fixture_dir tmp;
+	const char *cfg, *csv;
 	config_t lc;
 	struct rules_env env;
 	struct diag d;
@@ -67,14 +67,11 @@ static int
 fx_setup(void **state)
 {
 	struct fx *fx = calloc(1, sizeof(*fx));
-	const char *tmp = getenv("TMPDIR");
 
 	assert_non_null(fx);
-	snprintf(fx->dir, sizeof(fx->dir), "%s/psabridge-router-XXXXXX",
-		 tmp && *tmp ? tmp : "/tmp");
-	assert_non_null(mkdtemp(fx->dir));
-	snprintf(fx->cfg, sizeof(fx->cfg), "%s/psabridge.cfg", fx->dir);
-	snprintf(fx->csv, sizeof(fx->csv), "%s/customers.csv", fx->dir);
+	fixture_dir_make(&fx->tmp, "router");
+	fx->cfg = fixture_path(&fx->tmp, "psabridge.cfg");
+	fx->csv = fixture_path(&fx->tmp, "customers.csv");
 	config_init(&fx->lc);
 	fx->env.targets = fx_targets;
 	fx->env.ntargets = 2;
@@ -97,28 +94,16 @@ fx_teardown(void **state)
 	free(fx->body);
 	diag_free(&fx->d);
 	config_destroy(&fx->lc);
-	remove(fx->cfg);
-	remove(fx->csv);
-	rmdir(fx->dir);
+	fixture_dir_remove(&fx->tmp);
 	free(fx);
 	return 0;
-}
-
-static void
-fx_write(const char *path, const char *text)
-{
-	FILE *fp = fopen(path, "w");
-
-	assert_non_null(fp);
-	assert_true(fputs(text, fp) >= 0);
-	assert_int_equal(fclose(fp), 0);
 }
 
 /* Compiles the rules of cfg_text into fx->rules. */
 static void
 fx_rules(struct fx *fx, const char *cfg_text)
 {
-	fx_write(fx->cfg, cfg_text);
+	fixture_write_text(&fx->tmp, "psabridge.cfg", 0600, cfg_text);
 	if (config_read_file(&fx->lc, fx->cfg) != CONFIG_TRUE)
 		fail_msg("%s:%d: %s", fx->cfg, config_error_line(&fx->lc),
 			 config_error_text(&fx->lc));
@@ -137,7 +122,7 @@ fx_customers(struct fx *fx, enum customers_unmapped policy,
 	char text[4096];
 
 	snprintf(text, sizeof(text), "%s%s", HEADER, csv_rows);
-	fx_write(fx->csv, text);
+	fixture_write_text(&fx->tmp, "customers.csv", 0600, text);
 	if (customers_load_csv(fx->csv, policy, &fx->customers, &fx->d) != 0) {
 		diag_print(&fx->d, stderr);
 		fail();
@@ -670,7 +655,7 @@ test_a_correlate_syntax_error_fails_router_new_at_the_action_line(void **state)
 		     ");\n");
 	fx_customers(fx, CUSTOMERS_HOLD, CONTOSO);
 	/* templates, customers and rules are the router's even on failure */
-	assert_int_equal(templates_load(fx->dir, &t, &fx->d), 0);
+	assert_int_equal(templates_load(fx->tmp.path, &t, &fx->d), 0);
 	assert_null(router_new(fx->rules, fx->customers, t, fx->cfg, &fx->d));
 	fx->rules = NULL;
 	fx->customers = NULL;
@@ -704,7 +689,7 @@ test_the_router_owns_what_it_is_given(void **state)
 
 	fx_rules(fx, UNINSTALL("x"));
 	fx_customers(fx, CUSTOMERS_HOLD, CONTOSO);
-	assert_int_equal(templates_load(fx->dir, &t, &fx->d), 0);
+	assert_int_equal(templates_load(fx->tmp.path, &t, &fx->d), 0);
 	r = fx->rules;
 	c = fx->customers;
 	fx->rules = NULL;

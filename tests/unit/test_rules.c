@@ -23,14 +23,14 @@
 
 #include "psabridge/diag.h"
 #include "psabridge/rules.h"
+#include "fixture.h"
 
 /* One valid action, so that a rule needs only its matchers. */
 #define CREATE "actions = ({ target = \"psa\"; action = \"create\"; });"
 
 struct fx {
-	char dir[512];
-	char path[PATH_MAX]; /* the main config file */
-	char inc[PATH_MAX];  /* an @included file, "" if none */
+	struct fixture_dir tmp;
+	const char *path; /* the main config file */
 	config_t lc;
 	struct rules_env env;
 	struct diag d;
@@ -60,15 +60,12 @@ static int
 fx_setup(void **state)
 {
 	struct fx *fx = calloc(1, sizeof(*fx));
-	const char *tmp = getenv("TMPDIR");
 
 	assert_non_null(fx);
-	snprintf(fx->dir, sizeof(fx->dir), "%s/psabridge-test-XXXXXX",
-		 tmp && *tmp ? tmp : "/tmp");
-	assert_non_null(mkdtemp(fx->dir));
-	snprintf(fx->path, sizeof(fx->path), "%s/psabridge.cfg", fx->dir);
+	fixture_dir_make(&fx->tmp, "test");
+	fx->path = fixture_path(&fx->tmp, "psabridge.cfg");
 	config_init(&fx->lc);
-	config_set_include_dir(&fx->lc, fx->dir);
+	config_set_include_dir(&fx->lc, fx->tmp.path);
 	fx->env.targets = fx_targets;
 	fx->env.ntargets = 2;
 	fx->env.template_exists = fx_template_exists;
@@ -88,29 +85,16 @@ fx_teardown(void **state)
 	cJSON_Delete(fx->ctx);
 	diag_free(&fx->d);
 	config_destroy(&fx->lc);
-	remove(fx->path);
-	if (fx->inc[0] != '\0')
-		remove(fx->inc);
-	rmdir(fx->dir);
+	fixture_dir_remove(&fx->tmp);
 	free(fx);
 	return 0;
-}
-
-static void
-fx_write(const char *path, const char *text)
-{
-	FILE *fp = fopen(path, "w");
-
-	assert_non_null(fp);
-	assert_true(fputs(text, fp) >= 0);
-	assert_int_equal(fclose(fp), 0);
 }
 
 /* Reads text as the config file and loads its `rules`. */
 static int
 fx_load(struct fx *fx, const char *text)
 {
-	fx_write(fx->path, text);
+	fixture_write_text(&fx->tmp, "psabridge.cfg", 0600, text);
 	if (config_read_file(&fx->lc, fx->path) != CONFIG_TRUE)
 		fail_msg("%s:%d: %s", fx->path, config_error_line(&fx->lc),
 			 config_error_text(&fx->lc));
@@ -1033,16 +1017,16 @@ static void
 test_errors_in_an_included_file_name_that_file(void **state)
 {
 	struct fx *fx = *state;
-
-	snprintf(fx->inc, sizeof(fx->inc), "%s/rules.cfg", fx->dir);
-	fx_write(fx->inc, "rules = (\n"
-			  "  { name = \"a\"; match = [\"event = X\"];\n"
-			  "    actions = ({ target = \"pas\"; action = "
-			  "\"create\"; }); }\n"
-			  ");\n");
+	const char *inc =
+	    fixture_write_text(&fx->tmp, "rules.cfg", 0600,
+			       "rules = (\n"
+			       "  { name = \"a\"; match = [\"event = X\"];\n"
+			       "    actions = ({ target = \"pas\"; action = "
+			       "\"create\"; }); }\n"
+			       ");\n");
 	fx_load_fails(fx, "# the rules live apart\n@include \"rules.cfg\"\n",
 		      1);
-	assert_true(fx_has_error(fx, fx->inc, 3,
+	assert_true(fx_has_error(fx, inc, 3,
 				 "rules[0].actions[0].target: unknown target "
 				 "\"pas\"; known targets: \"psa\", \"teams\""));
 }

@@ -31,6 +31,7 @@
 #include "psabridge/diag.h"
 #include "psabridge/target.h"
 #include "psabridge/templates.h"
+#include "fixture.h"
 
 #define AGENT_ID  "fdceb72a-c274-4844-8b74-a0c74a8018e5"
 #define TOKEN_ENV "PSABRIDGE_TEST_TARGET_TOKEN"
@@ -52,9 +53,8 @@ static const struct {
 };
 
 struct fx {
-	char dir[512];
-	char cfg[PATH_MAX];
-	char tdir[PATH_MAX];
+	struct fixture_dir tmp;
+	const char *cfg;
 	config_t lc;
 	struct diag d;
 	struct targets ts;
@@ -65,42 +65,29 @@ struct fx {
 	char err[512];
 };
 
-static void
-fx_write(const char *path, const char *text)
-{
-	FILE *fp = fopen(path, "w");
-
-	assert_non_null(fp);
-	assert_true(fputs(text, fp) >= 0);
-	assert_int_equal(fclose(fp), 0);
-}
-
 static int
 fx_setup(void **state)
 {
 	const char *data = getenv("PSABRIDGE_TEST_DATA");
-	const char *tmp = getenv("TMPDIR");
 	struct fx *fx = calloc(1, sizeof(*fx));
 	char path[PATH_MAX + 64], text[8192];
+	const char *tdir;
 	size_t i, n;
 	cJSON *p;
 	FILE *fp;
 
 	assert_non_null(fx);
-	snprintf(fx->dir, sizeof(fx->dir), "%s/psabridge-target-XXXXXX",
-		 tmp && *tmp ? tmp : "/tmp");
-	assert_non_null(mkdtemp(fx->dir));
-	snprintf(fx->cfg, sizeof(fx->cfg), "%s/psabridge.cfg", fx->dir);
-	snprintf(fx->tdir, sizeof(fx->tdir), "%s/templates", fx->dir);
-	assert_int_equal(mkdir(fx->tdir, 0700), 0);
+	fixture_dir_make(&fx->tmp, "target");
+	fx->cfg = fixture_path(&fx->tmp, "psabridge.cfg");
+	tdir = fixture_mkdir(&fx->tmp, "templates");
 	for (i = 0; i < sizeof(fx_templates) / sizeof(fx_templates[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", fx->tdir,
+		snprintf(path, sizeof(path), "templates/%s",
 			 fx_templates[i].name);
-		fx_write(path, fx_templates[i].text);
+		fixture_write_text(&fx->tmp, path, 0600, fx_templates[i].text);
 	}
 	config_init(&fx->lc);
 	diag_init(&fx->d);
-	assert_int_equal(templates_load(fx->tdir, &fx->templates, &fx->d), 0);
+	assert_int_equal(templates_load(tdir, &fx->templates, &fx->d), 0);
 
 	assert_non_null(data);
 	snprintf(path, sizeof(path), "%s/defensx/agent-uninstall.json", data);
@@ -128,8 +115,6 @@ static int
 fx_teardown(void **state)
 {
 	struct fx *fx = *state;
-	char path[PATH_MAX + 64];
-	size_t i;
 
 	target_request_clear(&fx->req);
 	targets_clear(&fx->ts);
@@ -137,16 +122,7 @@ fx_teardown(void **state)
 	cJSON_Delete(fx->ctx);
 	diag_free(&fx->d);
 	config_destroy(&fx->lc);
-	for (i = 0; i < sizeof(fx_templates) / sizeof(fx_templates[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", fx->tdir,
-			 fx_templates[i].name);
-		remove(path);
-	}
-	rmdir(fx->tdir);
-	snprintf(path, sizeof(path), "%s/token", fx->dir);
-	remove(path);
-	remove(fx->cfg);
-	rmdir(fx->dir);
+	fixture_dir_remove(&fx->tmp);
 	unsetenv(TOKEN_ENV);
 	free(fx);
 	return 0;
@@ -156,11 +132,11 @@ fx_teardown(void **state)
 static int
 fx_load(struct fx *fx, const char *text)
 {
-	fx_write(fx->cfg, text);
+	fixture_write_text(&fx->tmp, "psabridge.cfg", 0600, text);
 	if (config_read_file(&fx->lc, fx->cfg) != CONFIG_TRUE)
 		fail_msg("%s:%d: %s", fx->cfg, config_error_line(&fx->lc),
 			 config_error_text(&fx->lc));
-	return targets_load(config_lookup(&fx->lc, "targets"), fx->dir,
+	return targets_load(config_lookup(&fx->lc, "targets"), fx->tmp.path,
 			    fx->templates, &fx->ts, &fx->d);
 }
 
@@ -225,12 +201,9 @@ static const char *
 fx_token_file(struct fx *fx, const char *text, mode_t mode)
 {
 	static char ref[PATH_MAX + 16];
-	char path[PATH_MAX];
 
-	snprintf(path, sizeof(path), "%s/token", fx->dir);
-	fx_write(path, text);
-	assert_int_equal(chmod(path, mode), 0);
-	snprintf(ref, sizeof(ref), "file:%s", path);
+	snprintf(ref, sizeof(ref), "file:%s",
+		 fixture_write_text(&fx->tmp, "token", mode, text));
 	return ref;
 }
 
@@ -393,7 +366,8 @@ test_no_targets_list_loads_none(void **state)
 {
 	struct fx *fx = *state;
 
-	assert_int_equal(targets_load(NULL, fx->dir, NULL, &fx->ts, &fx->d), 0);
+	assert_int_equal(
+	    targets_load(NULL, fx->tmp.path, NULL, &fx->ts, &fx->d), 0);
 	assert_int_equal(fx->ts.n, 0);
 	assert_int_equal(fx->d.len, 0);
 	assert_null(targets_find(&fx->ts, "psa"));
@@ -612,7 +586,7 @@ test_file_target_line_holds_the_job_and_the_ticket(void **state)
 	fx_build_ok(fx, "psa");
 	assert_null(fx->req.method);
 	assert_int_equal(fx->req.nheaders, 0);
-	snprintf(path, sizeof(path), "%s/var/tickets.jsonl", fx->dir);
+	snprintf(path, sizeof(path), "%s/var/tickets.jsonl", fx->tmp.path);
 	assert_string_equal(fx->req.url, path);
 	line = fx_file_line(fx);
 	assert_string_equal(fx_str(line, "job"), fx->job.id);
@@ -1161,7 +1135,8 @@ test_a_mustache_render_error_names_the_template_file(void **state)
 	big[n] = '\0';
 	fx_payload(fx, "raw", big);
 	free(big);
-	snprintf(want, sizeof(want), "%s/raw.json.mustache:", fx->tdir);
+	snprintf(want, sizeof(want),
+		 "%s/templates/raw.json.mustache:", fx->tmp.path);
 	fx_build_fails(fx, "hook", want);
 }
 

@@ -25,6 +25,7 @@
 
 #include "psabridge/diag.h"
 #include "psabridge/templates.h"
+#include "fixture.h"
 
 /*
  * fstat() on an open file does not fail on demand, so this program
@@ -45,9 +46,7 @@ fstat(int fd, struct stat *st)
 }
 
 struct fx {
-	char dir[512];
-	char made[16][PATH_MAX]; /* files and directories, to remove */
-	size_t nmade;
+	struct fixture_dir tmp;
 	struct diag d;
 	struct templates *t;
 	cJSON *ctx;
@@ -57,12 +56,9 @@ static int
 fx_setup(void **state)
 {
 	struct fx *fx = calloc(1, sizeof(*fx));
-	const char *tmp = getenv("TMPDIR");
 
 	assert_non_null(fx);
-	snprintf(fx->dir, sizeof(fx->dir), "%s/psabridge-test-XXXXXX",
-		 tmp && *tmp ? tmp : "/tmp");
-	assert_non_null(mkdtemp(fx->dir));
+	fixture_dir_make(&fx->tmp, "test");
 	diag_init(&fx->d);
 	assert_non_null(fx->ctx = cJSON_Parse(
 			    "{\"source\":\"defensx\",\"payload\":{\"hostname\":"
@@ -75,60 +71,20 @@ static int
 fx_teardown(void **state)
 {
 	struct fx *fx = *state;
-	size_t i;
 
 	fx_fstat_errno = 0;
 	templates_free(fx->t);
 	diag_free(&fx->d);
 	cJSON_Delete(fx->ctx);
-	/* newest first: files before the directories holding them */
-	for (i = fx->nmade; i > 0; i--)
-		remove(fx->made[i - 1]);
-	rmdir(fx->dir);
+	fixture_dir_remove(&fx->tmp);
 	free(fx);
 	return 0;
-}
-
-/* Records dir/name for removal at teardown; returns the path. */
-static const char *
-fx_made(struct fx *fx, const char *name)
-{
-	char path[PATH_MAX];
-
-	assert_true(fx->nmade < sizeof(fx->made) / sizeof(fx->made[0]));
-	snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
-	memcpy(fx->made[fx->nmade], path, strlen(path) + 1);
-	return fx->made[fx->nmade++];
-}
-
-/* Writes len bytes of text to dir/name. */
-static void
-fx_write_len(struct fx *fx, const char *name, const char *text, size_t len)
-{
-	const char *path = fx_made(fx, name);
-	FILE *fp;
-
-	assert_non_null(fp = fopen(path, "wb"));
-	assert_int_equal(fwrite(text, 1, len, fp), len);
-	assert_int_equal(fclose(fp), 0);
-}
-
-static void
-fx_write(struct fx *fx, const char *name, const char *text)
-{
-	fx_write_len(fx, name, text, strlen(text));
-}
-
-static void
-fx_mkdir(struct fx *fx, const char *name)
-{
-	assert_int_equal(mkdir(fx_made(fx, name), 0700), 0);
 }
 
 static void
 fx_load_ok(struct fx *fx)
 {
-	int rc = templates_load(fx->dir, &fx->t, &fx->d);
+	int rc = templates_load(fx->tmp.path, &fx->t, &fx->d);
 
 	if (rc != 0 || fx->d.len != 0)
 		diag_print(&fx->d, stderr);
@@ -140,7 +96,7 @@ fx_load_ok(struct fx *fx)
 static void
 fx_load_fails(struct fx *fx, size_t nerrors)
 {
-	assert_int_equal(templates_load(fx->dir, &fx->t, &fx->d), -1);
+	assert_int_equal(templates_load(fx->tmp.path, &fx->t, &fx->d), -1);
 	assert_null(fx->t);
 	if (fx->d.nerrors != nerrors)
 		diag_print(&fx->d, stderr);
@@ -154,7 +110,7 @@ fx_has_error(const struct fx *fx, const char *file, const char *rest)
 	char want[PATH_MAX + 1024];
 	size_t i;
 
-	snprintf(want, sizeof(want), "%s%s%s%s", fx->dir, file ? "/" : "",
+	snprintf(want, sizeof(want), "%s%s%s%s", fx->tmp.path, file ? "/" : "",
 		 file ? file : "", rest);
 	for (i = 0; i < fx->d.len; i++)
 		if (fx->d.entries[i].level == DIAG_ERROR &&
@@ -194,19 +150,21 @@ test_each_suffix_gives_its_kind_and_a_name_without_extension(void **state)
 	char path[PATH_MAX];
 	size_t i, seen = 0;
 
-	fx_write(fx, "agent.ticket", "Summary: s\nPriority: high\n\nbody\n");
-	fx_write(fx, "card.json.mustache",
-		 "{\"host\":\"{{payload.hostname}}\"}");
-	fx_write(fx, "note.mustache", "host {{payload.hostname}}");
+	fixture_write_text(&fx->tmp, "agent.ticket", 0644,
+			   "Summary: s\nPriority: high\n\nbody\n");
+	fixture_write_text(&fx->tmp, "card.json.mustache", 0644,
+			   "{\"host\":\"{{payload.hostname}}\"}");
+	fixture_write_text(&fx->tmp, "note.mustache", 0644,
+			   "host {{payload.hostname}}");
 	fx_load_ok(fx);
 	assert_int_equal(templates_count(fx->t), 3);
-	assert_string_equal(templates_dir(fx->t), fx->dir);
+	assert_string_equal(templates_dir(fx->t), fx->tmp.path);
 
 	assert_non_null(e = templates_find(fx->t, "agent"));
 	assert_int_equal(e->kind, TEMPLATES_TICKET);
 	assert_non_null(e->ticket);
 	assert_null(e->body);
-	snprintf(path, sizeof(path), "%s/agent.ticket", fx->dir);
+	snprintf(path, sizeof(path), "%s/agent.ticket", fx->tmp.path);
 	assert_string_equal(e->path, path);
 
 	assert_non_null(e = templates_find(fx->t, "card"));
@@ -247,9 +205,10 @@ test_json_templates_escape_values_and_text_templates_do_not(void **state)
 	assert_int_equal(templates_escape(TEMPLATES_TICKET),
 			 MUSTACHE_ESCAPE_NONE);
 
-	fx_write(fx, "card.json.mustache",
-		 "{\"host\":\"{{payload.hostname}}\"}");
-	fx_write(fx, "note.mustache", "host {{payload.hostname}}");
+	fixture_write_text(&fx->tmp, "card.json.mustache", 0644,
+			   "{\"host\":\"{{payload.hostname}}\"}");
+	fixture_write_text(&fx->tmp, "note.mustache", 0644,
+			   "host {{payload.hostname}}");
 	fx_load_ok(fx);
 	out = fx_render(fx, "card");
 	assert_string_equal(out, "{\"host\":\"WIN \\\"10\\\"\"}");
@@ -264,8 +223,9 @@ test_two_files_with_the_same_name_are_an_error(void **state)
 {
 	struct fx *fx = *state;
 
-	fx_write(fx, "a.ticket", "Summary: s\nPriority: high\n\n");
-	fx_write(fx, "a.mustache", "text");
+	fixture_write_text(&fx->tmp, "a.ticket", 0644,
+			   "Summary: s\nPriority: high\n\n");
+	fixture_write_text(&fx->tmp, "a.mustache", 0644, "text");
 	fx_load_fails(fx, 1);
 	expect_error(fx, NULL, ": two templates are called \"a\"");
 }
@@ -275,8 +235,8 @@ test_json_and_text_templates_with_the_same_name_are_an_error(void **state)
 {
 	struct fx *fx = *state;
 
-	fx_write(fx, "card.json.mustache", "{}");
-	fx_write(fx, "card.mustache", "text");
+	fixture_write_text(&fx->tmp, "card.json.mustache", 0644, "{}");
+	fixture_write_text(&fx->tmp, "card.mustache", 0644, "text");
 	fx_load_fails(fx, 1);
 	expect_error(fx, NULL, ": two templates are called \"card\"");
 }
@@ -286,7 +246,8 @@ test_a_compile_error_names_path_line_and_column(void **state)
 {
 	struct fx *fx = *state;
 
-	fx_write(fx, "note.mustache", "line one\nab {{#open}}\n");
+	fixture_write_text(&fx->tmp, "note.mustache", 0644,
+			   "line one\nab {{#open}}\n");
 	fx_load_fails(fx, 1);
 	expect_error(fx, "note.mustache",
 		     ":2: column 4: unclosed section \"open\"");
@@ -297,7 +258,8 @@ test_a_ticket_error_names_path_line_and_column(void **state)
 {
 	struct fx *fx = *state;
 
-	fx_write(fx, "agent.ticket", "Summary: s\nColour: red\n\n");
+	fixture_write_text(&fx->tmp, "agent.ticket", 0644,
+			   "Summary: s\nColour: red\n\n");
 	fx_load_fails(fx, 1);
 	expect_error(fx, "agent.ticket", ":2: column 1: unknown header");
 }
@@ -307,10 +269,10 @@ test_every_broken_template_is_reported_at_once(void **state)
 {
 	struct fx *fx = *state;
 
-	fx_write(fx, "good.mustache", "fine");
-	fx_write(fx, "a.mustache", "{{/x}}");
-	fx_write(fx, "b.json.mustache", "{\n{{}}\n}");
-	fx_write(fx, "c.ticket", "Priority: high\n\n");
+	fixture_write_text(&fx->tmp, "good.mustache", 0644, "fine");
+	fixture_write_text(&fx->tmp, "a.mustache", 0644, "{{/x}}");
+	fixture_write_text(&fx->tmp, "b.json.mustache", 0644, "{\n{{}}\n}");
+	fixture_write_text(&fx->tmp, "c.ticket", 0644, "Priority: high\n\n");
 	fx_load_fails(fx, 3);
 	expect_error(fx, "a.mustache", ":1: column 1: closing tag \"x\"");
 	expect_error(fx, "b.json.mustache", ":2: column 1: empty tag name");
@@ -326,10 +288,12 @@ test_partials_resolve_to_text_templates_of_the_set(void **state)
 	struct mustache_error err;
 	char *out;
 
-	fx_write(fx, "footer.mustache", "-- sent by {{source}}");
-	fx_write(fx, "msg.mustache", "Hi {{payload.hostname}} {{> footer}}");
-	fx_write(
-	    fx, "agent.ticket",
+	fixture_write_text(&fx->tmp, "footer.mustache", 0644,
+			   "-- sent by {{source}}");
+	fixture_write_text(&fx->tmp, "msg.mustache", 0644,
+			   "Hi {{payload.hostname}} {{> footer}}");
+	fixture_write_text(
+	    &fx->tmp, "agent.ticket", 0644,
 	    "Summary: s {{> footer}}\nPriority: high\n\nbody {{> footer}}");
 	fx_load_ok(fx);
 	out = fx_render(fx, "msg");
@@ -348,12 +312,13 @@ test_partials_come_from_the_loaded_set_not_the_disk(void **state)
 	struct fx *fx = *state;
 	char *out;
 
-	fx_write(fx, "footer.mustache", "-- {{source}}");
-	fx_write(fx, "msg.mustache", "Hi{{> footer}}");
+	fixture_write_text(&fx->tmp, "footer.mustache", 0644, "-- {{source}}");
+	fixture_write_text(&fx->tmp, "msg.mustache", 0644, "Hi{{> footer}}");
 	fx_load_ok(fx);
 	/* changed, then removed, after the load: what was loaded is used */
-	fx_write(fx, "footer.mustache", "changed on disk");
-	assert_int_equal(remove(fx->made[0]), 0);
+	fixture_write_text(&fx->tmp, "footer.mustache", 0644,
+			   "changed on disk");
+	assert_int_equal(remove(fx->tmp.made[0]), 0);
 	out = fx_render(fx, "msg");
 	assert_string_equal(out, "Hi-- defensx");
 	free(out);
@@ -365,9 +330,10 @@ test_a_partial_falls_back_to_a_json_template(void **state)
 	struct fx *fx = *state;
 	char *out;
 
-	fx_write(fx, "facts.json.mustache",
-		 "\"host\":\"{{payload.hostname}}\"");
-	fx_write(fx, "card.json.mustache", "{ {{> facts}} }");
+	fixture_write_text(&fx->tmp, "facts.json.mustache", 0644,
+			   "\"host\":\"{{payload.hostname}}\"");
+	fixture_write_text(&fx->tmp, "card.json.mustache", 0644,
+			   "{ {{> facts}} }");
 	fx_load_ok(fx);
 	out = fx_render(fx, "card");
 	assert_string_equal(out, "{ \"host\":\"WIN \\\"10\\\"\" }");
@@ -380,8 +346,9 @@ test_a_ticket_template_is_not_a_partial(void **state)
 	struct fx *fx = *state;
 	char *out;
 
-	fx_write(fx, "agent.ticket", "Summary: s\nPriority: high\n\n");
-	fx_write(fx, "msg.mustache", "[{{> agent}}]");
+	fixture_write_text(&fx->tmp, "agent.ticket", 0644,
+			   "Summary: s\nPriority: high\n\n");
+	fixture_write_text(&fx->tmp, "msg.mustache", 0644, "[{{> agent}}]");
 	fx_load_ok(fx);
 	out = fx_render(fx, "msg");
 	assert_string_equal(out, "[]");
@@ -393,14 +360,15 @@ test_an_unknown_directory_is_an_error(void **state)
 {
 	struct fx *fx = *state;
 
-	strncat(fx->dir, "/absent", sizeof(fx->dir) - strlen(fx->dir) - 1);
-	assert_int_equal(templates_load(fx->dir, &fx->t, &fx->d), -1);
+	strncat(fx->tmp.path, "/absent",
+		sizeof(fx->tmp.path) - strlen(fx->tmp.path) - 1);
+	assert_int_equal(templates_load(fx->tmp.path, &fx->t, &fx->d), -1);
 	assert_null(fx->t);
 	assert_int_equal(fx->d.nerrors, 1);
 	expect_error(fx, NULL,
 		     ": cannot open the templates directory: No such file");
 	/* teardown removes the real directory */
-	fx->dir[strlen(fx->dir) - strlen("/absent")] = '\0';
+	fx->tmp.path[strlen(fx->tmp.path) - strlen("/absent")] = '\0';
 }
 
 static void
@@ -408,8 +376,9 @@ test_templates_exists_answers_for_names_of_the_set(void **state)
 {
 	struct fx *fx = *state;
 
-	fx_write(fx, "agent.ticket", "Summary: s\nPriority: high\n\n");
-	fx_write(fx, "card.json.mustache", "{}");
+	fixture_write_text(&fx->tmp, "agent.ticket", 0644,
+			   "Summary: s\nPriority: high\n\n");
+	fixture_write_text(&fx->tmp, "card.json.mustache", 0644, "{}");
 	fx_load_ok(fx);
 	assert_int_equal(templates_exists("agent", fx->t), 1);
 	assert_int_equal(templates_exists("card", fx->t), 1);
@@ -423,13 +392,13 @@ test_files_without_a_known_suffix_are_ignored(void **state)
 {
 	struct fx *fx = *state;
 
-	fx_write(fx, "README.md", "{{#not a template");
-	fx_write(fx, "note.mustache.bak", "{{#broken");
-	fx_write(fx, "note.mustache~", "{{#broken");
-	fx_write(fx, "mustache", "{{#broken");
-	fx_write(fx, "ticket", "{{#broken");
-	fx_write(fx, ".hidden.mustache", "{{#broken");
-	fx_write(fx, "note.mustache", "fine");
+	fixture_write_text(&fx->tmp, "README.md", 0644, "{{#not a template");
+	fixture_write_text(&fx->tmp, "note.mustache.bak", 0644, "{{#broken");
+	fixture_write_text(&fx->tmp, "note.mustache~", 0644, "{{#broken");
+	fixture_write_text(&fx->tmp, "mustache", 0644, "{{#broken");
+	fixture_write_text(&fx->tmp, "ticket", 0644, "{{#broken");
+	fixture_write_text(&fx->tmp, ".hidden.mustache", 0644, "{{#broken");
+	fixture_write_text(&fx->tmp, "note.mustache", 0644, "fine");
 	fx_load_ok(fx);
 	assert_int_equal(templates_count(fx->t), 1);
 	assert_non_null(templates_find(fx->t, "note"));
@@ -453,7 +422,7 @@ test_a_template_with_a_nul_byte_is_an_error(void **state)
 {
 	struct fx *fx = *state;
 
-	fx_write_len(fx, "note.mustache", "ab\0cd", 5);
+	fixture_write(&fx->tmp, "note.mustache", 0644, "ab\0cd", 5);
 	fx_load_fails(fx, 1);
 	expect_error(fx, "note.mustache", ": the template contains a NUL byte");
 }
@@ -463,7 +432,7 @@ test_a_directory_named_like_a_template_is_an_error(void **state)
 {
 	struct fx *fx = *state;
 
-	fx_mkdir(fx, "sub.mustache");
+	fixture_mkdir(&fx->tmp, "sub.mustache");
 	fx_load_fails(fx, 1);
 	expect_error(fx, "sub.mustache", ": cannot read the template: ");
 }
@@ -474,17 +443,18 @@ test_partial_from_dir_reads_name_mustache_then_json(void **state)
 	struct fx *fx = *state;
 	char *src = NULL;
 
-	fx_write(fx, "footer.mustache", "text footer");
-	fx_write(fx, "facts.json.mustache", "json facts");
-	assert_int_equal(templates_partial_from_dir("footer", &src, fx->dir),
-			 0);
+	fixture_write_text(&fx->tmp, "footer.mustache", 0644, "text footer");
+	fixture_write_text(&fx->tmp, "facts.json.mustache", 0644, "json facts");
+	assert_int_equal(
+	    templates_partial_from_dir("footer", &src, fx->tmp.path), 0);
 	assert_string_equal(src, "text footer");
 	free(src);
-	assert_int_equal(templates_partial_from_dir("facts", &src, fx->dir), 0);
+	assert_int_equal(
+	    templates_partial_from_dir("facts", &src, fx->tmp.path), 0);
 	assert_string_equal(src, "json facts");
 	free(src);
-	assert_int_equal(templates_partial_from_dir("absent", &src, fx->dir),
-			 -1);
+	assert_int_equal(
+	    templates_partial_from_dir("absent", &src, fx->tmp.path), -1);
 	assert_null(src);
 }
 
@@ -495,20 +465,21 @@ test_partial_from_dir_refuses_names_with_a_slash(void **state)
 	char *src = NULL, sub[PATH_MAX];
 
 	/* both files exist: only the name's shape refuses them */
-	fx_mkdir(fx, "sub");
-	fx_write(fx, "sub/x.mustache", "inside");
-	fx_write(fx, "x.mustache", "outside");
-	snprintf(sub, sizeof(sub), "%s/sub", fx->dir);
+	fixture_mkdir(&fx->tmp, "sub");
+	fixture_write_text(&fx->tmp, "sub/x.mustache", 0644, "inside");
+	fixture_write_text(&fx->tmp, "x.mustache", 0644, "outside");
+	snprintf(sub, sizeof(sub), "%s/sub", fx->tmp.path);
 	assert_int_equal(templates_partial_from_dir("x", &src, sub), 0);
 	assert_string_equal(src, "inside");
 	free(src);
 	src = NULL;
-	assert_int_equal(templates_partial_from_dir("sub/x", &src, fx->dir),
-			 -1);
+	assert_int_equal(
+	    templates_partial_from_dir("sub/x", &src, fx->tmp.path), -1);
 	assert_null(src);
 	assert_int_equal(templates_partial_from_dir("../x", &src, sub), -1);
 	assert_null(src);
-	assert_int_equal(templates_partial_from_dir("/x", &src, fx->dir), -1);
+	assert_int_equal(templates_partial_from_dir("/x", &src, fx->tmp.path),
+			 -1);
 	assert_null(src);
 }
 
@@ -519,13 +490,15 @@ test_read_file_refuses_files_over_the_maximum(void **state)
 	char *text = NULL;
 	size_t len = 0;
 
-	fx_write(fx, "f.mustache", "0123456789");
-	assert_int_equal(templates_read_file(fx->made[0], 10, &text, &len), 0);
+	fixture_write_text(&fx->tmp, "f.mustache", 0644, "0123456789");
+	assert_int_equal(templates_read_file(fx->tmp.made[0], 10, &text, &len),
+			 0);
 	assert_int_equal(len, 10);
 	assert_string_equal(text, "0123456789");
 	free(text);
 	text = NULL;
-	assert_int_equal(templates_read_file(fx->made[0], 9, &text, &len), -1);
+	assert_int_equal(templates_read_file(fx->tmp.made[0], 9, &text, &len),
+			 -1);
 	assert_null(text);
 }
 
@@ -537,10 +510,10 @@ test_read_file_keeps_the_errno_of_a_failed_fstat(void **state)
 	size_t len = 0;
 	int rc;
 
-	fx_write(fx, "f.mustache", "0123456789");
+	fixture_write_text(&fx->tmp, "f.mustache", 0644, "0123456789");
 	fx_fstat_errno = EOVERFLOW;
 	errno = 0;
-	rc = templates_read_file(fx->made[0], 100, &text, &len);
+	rc = templates_read_file(fx->tmp.made[0], 100, &text, &len);
 	fx_fstat_errno = 0;
 	assert_int_equal(rc, -1);
 	assert_null(text);
