@@ -83,28 +83,11 @@ done
 
 # ---- dependencies -----------------------------------------------------------
 
-if ! scripts/deps build bench; then
-	if ((EUID == 0)) || ! command -v sudo >/dev/null 2>&1; then
-		die "missing packages (see above)"
-	fi
-	sudo scripts/deps build bench || die "could not install the packages"
-fi
+install_deps
 
 # ---- build ------------------------------------------------------------------
 
-if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
-	mkdir -p "$build"
-	buildlog=$build/delivery-build.log
-	# Release, no sanitizers: the numbers are for the binary that ships.
-	{
-		cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release \
-			-DBUILD_TESTING=OFF -DSANITIZE=OFF &&
-			cmake --build "$build" -j"$(nproc)"
-	} >"$buildlog" 2>&1 || {
-		tail -n 30 "$buildlog" >&2
-		die "build failed, see $buildlog"
-	}
-fi
+build_release "$build" "$build/delivery-build.log"
 psabridge=$build/psabridge
 sink=$build/bench/bench_sink_server
 [[ -x $psabridge ]] || die "$psabridge not built"
@@ -112,16 +95,8 @@ sink=$build/bench/bench_sink_server
 
 # ---- run directory, on a real disk ------------------------------------------
 
-mkdir -p "$tmpbase"
-fstype=$(stat -f -c %T "$tmpbase")
-case $fstype in
-tmpfs | ramfs) die "$tmpbase is $fstype: fsync would not reach a disk; set BENCH_TMPDIR" ;;
-esac
-work=$(mktemp -d "$tmpbase/delivery.XXXXXX")
-mkdir -m 0700 "$work/var"
+make_workdir "$tmpbase" delivery
 mkdir "$work/templates"
-token=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
-(umask 077 && printf '%s\n' "$token" >"$work/hook.token")
 
 # The body every job sends: small JSON, the event's id and send time first
 # (what the analysis reads back from the receiver's record).

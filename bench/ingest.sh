@@ -54,54 +54,19 @@ done
 
 # ---- dependencies -----------------------------------------------------------
 
-# scripts/deps installs the missing Debian packages (wrk and python3 for
-# "bench"); without root it names them and fails, so retry through sudo.
-if ! scripts/deps build bench; then
-	if ((EUID == 0)) || ! command -v sudo >/dev/null 2>&1; then
-		die "missing packages (see above)"
-	fi
-	sudo scripts/deps build bench || die "could not install the packages"
-fi
+install_deps
 
 # ---- build ------------------------------------------------------------------
 
-if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
-	mkdir -p "$build"
-	buildlog=$build/ingest-build.log
-	# Release, no sanitizers: the numbers are for the binary that ships.
-	{
-		cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release \
-			-DBUILD_TESTING=OFF -DSANITIZE=OFF &&
-			cmake --build "$build" -j"$(nproc)" &&
-			# Until the top-level CMakeLists.txt has
-			# add_subdirectory(bench), build the no-op server alone.
-			if [[ ! -x $build/bench/bench_noop_server ]]; then
-				cmake -S bench -B "$build/bench-standalone" \
-					-DCMAKE_BUILD_TYPE=Release &&
-					cmake --build "$build/bench-standalone"
-			fi
-	} >"$buildlog" 2>&1 || {
-		tail -n 30 "$buildlog" >&2
-		die "build failed, see $buildlog"
-	}
-fi
+build_release "$build" "$build/ingest-build.log"
 psabridge=$build/psabridge
 noop=$build/bench/bench_noop_server
-[[ -x $noop ]] || noop=$build/bench-standalone/bench_noop_server
 [[ -x $psabridge ]] || die "$psabridge not built"
 [[ -x $noop ]] || die "bench_noop_server not built"
 
 # ---- run directory, on a real disk ------------------------------------------
 
-mkdir -p "$tmpbase"
-fstype=$(stat -f -c %T "$tmpbase")
-case $fstype in
-tmpfs | ramfs) die "$tmpbase is $fstype: fsync would not reach a disk; set BENCH_TMPDIR" ;;
-esac
-work=$(mktemp -d "$tmpbase/ingest.XXXXXX")
-mkdir -m 0700 "$work/var"
-token=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
-(umask 077 && printf '%s\n' "$token" >"$work/hook.token")
+make_workdir "$tmpbase" ingest
 cat >"$work/psabridge.cfg" <<EOF
 # Written by bench/ingest.sh.
 listen    = "127.0.0.1:0";

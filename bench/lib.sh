@@ -9,6 +9,48 @@ die() {
 	exit 2
 }
 
+# The Debian packages for building and benchmarking.  scripts/deps
+# installs what is missing; without root it names them and fails, so
+# retry through sudo.
+install_deps() {
+	scripts/deps build bench && return 0
+	if ((EUID == 0)) || ! command -v sudo >/dev/null 2>&1; then
+		die "missing packages (see above)"
+	fi
+	sudo scripts/deps build bench || die "could not install the packages"
+}
+
+# Builds into $1 (log in $2) unless BENCH_NO_BUILD=1.  Release, no
+# sanitizers: the numbers are for the binary that ships.
+build_release() {
+	local build=$1 log=$2
+	[[ ${BENCH_NO_BUILD:-0} == 1 ]] && return 0
+	mkdir -p "$build"
+	{
+		cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release \
+			-DBUILD_TESTING=OFF -DSANITIZE=OFF &&
+			cmake --build "$build" -j"$(nproc)"
+	} >"$log" 2>&1 || {
+		tail -n 30 "$log" >&2
+		die "build failed, see $log"
+	}
+}
+
+# A run directory $1/$2.XXXXXX on a real disk (fsync must reach one),
+# with var/ and a fresh hook token in hook.token: sets $work and $token.
+make_workdir() {
+	local base=$1 fstype
+	mkdir -p "$base"
+	fstype=$(stat -f -c %T "$base")
+	case $fstype in
+	tmpfs | ramfs) die "$base is $fstype: fsync would not reach a disk; set BENCH_TMPDIR" ;;
+	esac
+	work=$(mktemp -d "$base/$2.XXXXXX")
+	mkdir -m 0700 "$work/var"
+	token=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+	(umask 077 && printf '%s\n' "$token" >"$work/hook.token")
+}
+
 # Stops one process we started: SIGTERM, then SIGKILL after 10 s.  Leaves
 # its exit status in stopped_rc (not printed: $(...) runs in a subshell,
 # which cannot wait for our children).
