@@ -43,7 +43,7 @@ bench_server_parse_port(const char *s, unsigned short *port)
 }
 
 /* The port the socket is bound to, or -1. */
-int
+static int
 bench_server_bound_port(struct evhttp_bound_socket *bound)
 {
 	struct sockaddr_storage ss;
@@ -62,4 +62,28 @@ bench_server_bound_port(struct evhttp_bound_socket *bound)
 	fprintf(stderr, "msg=error func=%s error=\"unknown family %d\"\n",
 		__func__, (int)ss.ss_family);
 	return -1;
+}
+
+int
+bench_server_listen(struct evhttp *http, const char *addr, unsigned short port)
+{
+	struct evhttp_bound_socket *bound;
+	int bound_port;
+
+	if ((bound = evhttp_bind_socket_with_handle(http, addr, port)) ==
+	    NULL) {
+		fprintf(stderr,
+			"msg=error error=\"cannot listen on %s port %u: %s\"\n",
+			addr, (unsigned)port, strerror(errno));
+		return -1;
+	}
+	if ((bound_port = bench_server_bound_port(bound)) == -1)
+		return -1;
+	fprintf(stderr, "msg=listening address=%s port=%d\n", addr, bound_port);
+	if (printf("%d\n", bound_port) < 0 || fflush(stdout) == EOF) {
+		fprintf(stderr, "msg=error error=\"stdout: %s\"\n",
+			strerror(errno));
+		return -1;
+	}
+	return 0;
 }

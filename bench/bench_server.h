@@ -9,7 +9,11 @@
 void bench_server_signal(evutil_socket_t sig, short what, void *arg);
 /* Parses a port, 0..65535; returns -1 for anything else. */
 int bench_server_parse_port(const char *s, unsigned short *port);
-/* The port the socket is bound to, or -1. */
-int bench_server_bound_port(struct evhttp_bound_socket *bound);
+/*
+ * Listens on addr:port (0: any free port), logs the port and prints it
+ * alone on stdout for the script that started the server.  0 or -1.
+ */
+int bench_server_listen(struct evhttp *http, const char *addr,
+			unsigned short port);
 
 #endif

@@ -76,10 +76,9 @@ main(int argc, char **argv)
 	struct noop_stats st = {0, 0, 0};
 	struct event_base *base = NULL;
 	struct evhttp *http = NULL;
-	struct evhttp_bound_socket *bound;
 	struct event *sigterm = NULL, *sigint = NULL;
 	unsigned short port;
-	int bound_port, rc = 1;
+	int rc = 1;
 
 	if (argc != 3 || bench_server_parse_port(argv[2], &port) == -1) {
 		fprintf(stderr, "usage: %s ADDRESS PORT (PORT 0 picks one)\n",
@@ -111,22 +110,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 
-	bound = evhttp_bind_socket_with_handle(http, argv[1], port);
-	if (bound == NULL) {
-		fprintf(stderr,
-			"msg=error error=\"cannot listen on %s port %u: %s\"\n",
-			argv[1], (unsigned)port, strerror(errno));
+	if (bench_server_listen(http, argv[1], port) == -1)
 		goto out;
-	}
-	if ((bound_port = bench_server_bound_port(bound)) == -1)
-		goto out;
-	fprintf(stderr, "msg=listening address=%s port=%d\n", argv[1],
-		bound_port);
-	if (printf("%d\n", bound_port) < 0 || fflush(stdout) == EOF) {
-		fprintf(stderr, "msg=error error=\"stdout: %s\"\n",
-			strerror(errno));
-		goto out;
-	}
 
 	if (event_base_dispatch(base) == -1) {
 		fprintf(stderr, "msg=error error=\"event loop failed\"\n");

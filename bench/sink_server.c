@@ -166,12 +166,11 @@ main(int argc, char **argv)
 	struct sink s = {0};
 	struct event_base *base = NULL;
 	struct evhttp *http = NULL;
-	struct evhttp_bound_socket *bound;
 	struct event *sigterm = NULL, *sigint = NULL, *flush = NULL;
 	struct timeval tick = {0, SINK_FLUSH_MS * 1000};
 	const char *record = NULL;
 	unsigned short port;
-	int bound_port, c, rc = 1;
+	int c, rc = 1;
 
 	while ((c = getopt(argc, argv, "r:g:")) != -1) {
 		switch (c) {
@@ -228,22 +227,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 
-	bound = evhttp_bind_socket_with_handle(http, argv[optind], port);
-	if (bound == NULL) {
-		fprintf(stderr,
-			"msg=error error=\"cannot listen on %s port %u: %s\"\n",
-			argv[optind], (unsigned)port, strerror(errno));
+	if (bench_server_listen(http, argv[optind], port) == -1)
 		goto out;
-	}
-	if ((bound_port = bench_server_bound_port(bound)) == -1)
-		goto out;
-	fprintf(stderr, "msg=listening address=%s port=%d\n", argv[optind],
-		bound_port);
-	if (printf("%d\n", bound_port) < 0 || fflush(stdout) == EOF) {
-		fprintf(stderr, "msg=error error=\"stdout: %s\"\n",
-			strerror(errno));
-		goto out;
-	}
 
 	if (event_base_dispatch(base) == -1) {
 		fprintf(stderr, "msg=error error=\"event loop failed\"\n");
