@@ -766,6 +766,29 @@ class DaemonTestCase(unittest.TestCase):
             self.assertNotIn(t[:16], text, "secret prefix in the log")
 
 
+class SharedDaemonTestCase(DaemonTestCase):
+    """One daemon for the whole class, cls.d, started once; its Daemon()
+    keyword arguments come from daemon_kwargs()."""
+
+    @classmethod
+    def daemon_kwargs(cls):
+        return {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon(**cls.daemon_kwargs())
+        try:
+            cls.d.start()
+        except Exception:
+            cls.d.close()
+            raise
+        cls.shared_daemons = (cls.d,)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.close()
+
+
 def check_env():
     """Fails loudly (not skip) when the environment is not set up."""
     try:

@@ -9,26 +9,12 @@ import unittest
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import Daemon, DaemonTestCase, unique_envelope  # noqa: E402
+from harness import SharedDaemonTestCase, unique_envelope  # noqa: E402
 
 harness.check_env()
 
 
-class AdminTest(DaemonTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon()
-        try:
-            cls.d.start()
-        except Exception:
-            cls.d.close()
-            raise
-        cls.shared_daemons = (cls.d,)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.close()
+class AdminTest(SharedDaemonTestCase):
 
     def test_admin_and_ingest_listen_on_different_ports(self):
         self.assertNotEqual(self.d.admin_port, self.d.ingest_port)

@@ -11,7 +11,8 @@ import unittest
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import (Daemon, DaemonTestCase, fixture, FIXTURES,  # noqa: E402
+from harness import (DaemonTestCase, SharedDaemonTestCase,  # noqa: E402
+                     fixture, FIXTURES,
                      envelope, unique_envelope, padded_envelope, UUID7_RE)
 
 harness.check_env()
@@ -21,22 +22,8 @@ def uuid7_ms(u):
     return int(u.replace("-", "")[:12], 16)
 
 
-class IngestTest(DaemonTestCase):
+class IngestTest(SharedDaemonTestCase):
     """One daemon with the default limits, shared by the tests."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon()
-        try:
-            cls.d.start()
-        except Exception:
-            cls.d.close()
-            raise
-        cls.shared_daemons = (cls.d,)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.close()
 
     def row(self, event_id):
         rows = [e for e in self.d.events() if e["id"] == event_id]
@@ -423,7 +410,7 @@ class DedupWindowTest(DaemonTestCase):
         self.assertEqual(len(ids), 3)
 
 
-class LimitsTest(DaemonTestCase):
+class LimitsTest(SharedDaemonTestCase):
     """Small limits: body 4096 bytes, headers 2048 bytes, timeout 2 s."""
 
     MAX_BODY = 4096
@@ -431,20 +418,10 @@ class LimitsTest(DaemonTestCase):
     TIMEOUT = 2
 
     @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon(max_body_bytes=cls.MAX_BODY,
-                       max_header_bytes=cls.MAX_HEADER,
-                       request_timeout_s=cls.TIMEOUT)
-        try:
-            cls.d.start()
-        except Exception:
-            cls.d.close()
-            raise
-        cls.shared_daemons = (cls.d,)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.close()
+    def daemon_kwargs(cls):
+        return dict(max_body_bytes=cls.MAX_BODY,
+                    max_header_bytes=cls.MAX_HEADER,
+                    request_timeout_s=cls.TIMEOUT)
 
     def count(self):
         return self.d.query("SELECT count(*) FROM events")[0][0]

@@ -23,7 +23,8 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import exchange, request, responses  # noqa: E402
 import harness  # noqa: E402
-from harness import Daemon, DaemonTestCase, RawResponse  # noqa: E402
+from harness import (DaemonTestCase, RawResponse,  # noqa: E402
+                     SharedDaemonTestCase)
 
 harness.check_env()
 
@@ -32,21 +33,11 @@ def b64(s):
     return base64.b64encode(s.encode()).decode()
 
 
-class AuthTest(DaemonTestCase):
+class AuthTest(SharedDaemonTestCase):
 
     @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon(verbose=True, max_body_bytes=4096)
-        try:
-            cls.d.start()
-        except Exception:
-            cls.d.close()
-            raise
-        cls.shared_daemons = (cls.d,)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.close()
+    def daemon_kwargs(cls):
+        return dict(verbose=True, max_body_bytes=4096)
 
     def raw(self, path, headers=(), body=None, token=False,
             content_type=True):

@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (chunked, count_marked, exchange, marked_envelope,  # noqa
                     marker, request, responses)
 import harness  # noqa: E402
-from harness import Daemon, DaemonTestCase  # noqa: E402
+from harness import SharedDaemonTestCase  # noqa: E402
 
 harness.check_env()
 
@@ -41,22 +41,12 @@ MAX_HEADER = 2048
 REJECT = {400, 413, 431}
 
 
-class FramingTest(DaemonTestCase):
+class FramingTest(SharedDaemonTestCase):
 
     @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon(max_body_bytes=MAX_BODY, max_header_bytes=MAX_HEADER,
-                       request_timeout_s=5)
-        try:
-            cls.d.start()
-        except Exception:
-            cls.d.close()
-            raise
-        cls.shared_daemons = (cls.d,)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.close()
+    def daemon_kwargs(cls):
+        return dict(max_body_bytes=MAX_BODY, max_header_bytes=MAX_HEADER,
+                    request_timeout_s=5)
 
     def probe(self, build):
         """build(first_body, smuggled_request) -> bytes.  Sends them on one
