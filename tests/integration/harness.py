@@ -307,10 +307,10 @@ class RawResponse:
         return "<RawResponse %r>" % self.raw[:400]
 
 
-def raw_exchange(port, data, timeout=5.0, read_until_close=False,
-                 shutdown_write=False):
-    """Sends raw bytes, reads one response (by Content-Length) or until the
-    peer closes or the timeout expires.  Returns (RawResponse, closed)."""
+def send_and_read(port, data, timeout=5.0, done=None, shutdown_write=False):
+    """Sends raw bytes on a new loopback connection, then reads until the
+    peer closes, the timeout expires or done(bytes read so far) is true.
+    Returns (bytes, closed by the peer)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     buf = b""
     closed = False
@@ -335,14 +335,28 @@ def raw_exchange(port, data, timeout=5.0, read_until_close=False,
                 closed = True
                 break
             buf += chunk
-            if not read_until_close:
-                r = RawResponse(buf)
-                if r.status is not None:
-                    cl = r.header("Content-Length")
-                    if cl is not None and len(r.body) >= int(cl):
-                        break
+            if done is not None and done(buf):
+                break
     finally:
         s.close()
+    return buf, closed
+
+
+def _one_response(buf):
+    r = RawResponse(buf)
+    if r.status is None:
+        return False
+    cl = r.header("Content-Length")
+    return cl is not None and len(r.body) >= int(cl)
+
+
+def raw_exchange(port, data, timeout=5.0, read_until_close=False,
+                 shutdown_write=False):
+    """Sends raw bytes, reads one response (by Content-Length) or until the
+    peer closes or the timeout expires.  Returns (RawResponse, closed)."""
+    buf, closed = send_and_read(
+        port, data, timeout, None if read_until_close else _one_response,
+        shutdown_write)
     return RawResponse(buf), closed
 
 

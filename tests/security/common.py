@@ -10,15 +10,13 @@ an event in the store.  Standard library only.
 import os
 import re
 import secrets
-import socket
 import sys
-import time
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 INTEGRATION = os.path.join(os.path.dirname(HERE), "integration")
 sys.path.insert(0, INTEGRATION)
-import harness  # noqa: E402,F401
+import harness  # noqa: E402
 
 TOP = os.path.dirname(os.path.dirname(HERE))
 
@@ -90,32 +88,8 @@ def exchange(port, data, timeout=3.0, one=False):
     """Sends data, reads until the peer closes or timeout (or, with one,
     until a whole response is in).  Returns (raw bytes read, closed by
     peer)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    buf, closed = b"", False
-    try:
-        try:
-            s.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            s.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                chunk = s.recv(65536)
-            except socket.timeout:
-                break
-            except ConnectionResetError:
-                closed = True
-                break
-            if not chunk:
-                closed = True
-                break
-            buf += chunk
-            if one and complete(buf):
-                break
-    finally:
-        s.close()
-    return buf, closed
+    return harness.send_and_read(port, data, timeout,
+                                 complete if one else None)
 
 
 def vmrss_kb(pid):
