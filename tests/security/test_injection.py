@@ -325,6 +325,40 @@ class TemplateInjectionTest(DaemonTestCase):
             self.assertEqual(len(got["requests"].get(t, [])), 1, t)
 
 
+def wait_finished(test, d, eid, timeout=10):
+    """The event's jobs once each is done or dead (fails test after
+    timeout seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        jobs = harness.http_request(
+            d.admin_port, "GET", "/api/v1/events/" + eid, None,
+            d.auth(d.admin_token)).json()["jobs"]
+        if jobs and all(j["state"] in ("done", "dead") for j in jobs):
+            return jobs
+        test.assertLess(time.monotonic(), deadline, jobs)
+        time.sleep(0.1)
+
+
+def header_bridge(test, headers, extra=""):
+    """A daemon whose one webhook target sends the templated header(s)
+    to a FakePSA; returns (daemon, fake)."""
+    psa = FakePSA().start()
+    test.addCleanup(psa.stop)
+    d = test.daemon(start=False)
+    os.makedirs(os.path.join(d.etc, "templates"))
+    with open(os.path.join(d.etc, "templates", "b.json.mustache"), "w") as f:
+        f.write('{"h": "{{payload.h}}"}')
+    d.write_config(
+        d.config_text() + 'templates_dir = "templates";\n'
+        'targets = ( { name = "w"; type = "webhook"; url = "%s/h"; '
+        'body = "b"; headers = [ %s ];%s } );\n'
+        'rules = ( { name = "all"; match = []; actions = ( { target = '
+        '"w"; action = "notify"; } ); } );\n'
+        % (psa.url, ", ".join('"%s"' % h for h in headers), extra))
+    d.start()
+    return d, psa
+
+
 class HeaderInjectionTest(DaemonTestCase):
     """A templated header value: exactly one header, exactly the value, or
     a dead job with a reason.  Control characters other than CR and LF are
@@ -333,21 +367,9 @@ class HeaderInjectionTest(DaemonTestCase):
     U+0085, U+2028)."""
 
     def test_templated_header_never_adds_a_header(self):
-        psa = FakePSA().start()
-        self.addCleanup(psa.stop)
-        d = self.daemon(start=False)
-        os.makedirs(os.path.join(d.etc, "templates"))
-        with open(os.path.join(d.etc, "templates", "b.json.mustache"),
-                  "w") as f:
-            f.write('{"h": "{{payload.h}}"}')
-        d.write_config(
-            d.config_text() + 'templates_dir = "templates";\n'
-            'targets = ( { name = "w"; type = "webhook"; url = "%s/h"; '
-            'body = "b"; headers = [ "X-Field: {{payload.h}}", '
-            '"X-After: fixed" ]; retry = { first = "1s"; max = "1s"; }; } );\n'
-            'rules = ( { name = "all"; match = []; actions = ( { target = '
-            '"w"; action = "notify"; } ); } );\n' % psa.url)
-        d.start()
+        d, psa = header_bridge(
+            self, ["X-Field: {{payload.h}}", "X-After: fixed"],
+            ' retry = { first = "1s"; max = "1s"; };')
         cases = {
             "plain": "plain value",
             "quotes_and_colon": 'a "b" \\ c: X-Injected: yes',
@@ -367,16 +389,7 @@ class HeaderInjectionTest(DaemonTestCase):
                 psa.clear()
                 r = d.post(event({"h": value}))
                 eid = self.assertQueued(r)
-                deadline = time.monotonic() + 10
-                while True:
-                    ev = harness.http_request(
-                        d.admin_port, "GET", "/api/v1/events/" + eid, None,
-                        d.auth(d.admin_token)).json()
-                    [job] = ev["jobs"]
-                    if job["state"] in ("done", "dead"):
-                        break
-                    self.assertLess(time.monotonic(), deadline, job)
-                    time.sleep(0.1)
+                [job] = wait_finished(self, d, eid)
                 reqs = psa.requests()
                 if job["state"] == "dead":
                     self.assertEqual(reqs, [], "a dead job was sent")
@@ -402,33 +415,12 @@ class HeaderFieldValueTest(DaemonTestCase):
     receiver refuses the request and a lax one may split the line."""
 
     def test_control_characters_never_reach_the_wire(self):
-        psa = FakePSA().start()
-        self.addCleanup(psa.stop)
-        d = self.daemon(start=False)
-        os.makedirs(os.path.join(d.etc, "templates"))
-        with open(os.path.join(d.etc, "templates", "b.json.mustache"),
-                  "w") as f:
-            f.write('{"h": "{{payload.h}}"}')
-        d.write_config(
-            d.config_text() + 'templates_dir = "templates";\n'
-            'targets = ( { name = "w"; type = "webhook"; url = "%s/h"; '
-            'body = "b"; headers = [ "X-Field: {{payload.h}}" ]; } );\n'
-            'rules = ( { name = "all"; match = []; actions = ( { target = '
-            '"w"; action = "notify"; } ); } );\n' % psa.url)
-        d.start()
+        d, psa = header_bridge(self, ["X-Field: {{payload.h}}"])
         for c in ["\x01", "\x08", "\x0b", "\x0c", "\x1b", "\x1f", "\x7f"]:
             with self.subTest(char=hex(ord(c))):
                 psa.clear()
                 eid = self.assertQueued(d.post(event({"h": "a%sb" % c})))
-                deadline = time.monotonic() + 10
-                while True:
-                    [job] = harness.http_request(
-                        d.admin_port, "GET", "/api/v1/events/" + eid, None,
-                        d.auth(d.admin_token)).json()["jobs"]
-                    if job["state"] in ("done", "dead"):
-                        break
-                    self.assertLess(time.monotonic(), deadline, job)
-                    time.sleep(0.1)
+                self.assertEqual(len(wait_finished(self, d, eid)), 1)
                 for rq in psa.requests():
                     self.assertNotIn(c, rq.header("X-Field"),
                                      "a control character sent in a header")
@@ -525,15 +517,7 @@ class PSAInjectionTest(DaemonTestCase):
         self.atpsa.clear()
         eid = self.assertQueued(d.post(event(dict(values,
                                                   customer_id="c1"))))
-        deadline = time.monotonic() + 30
-        while True:
-            jobs = harness.http_request(
-                d.admin_port, "GET", "/api/v1/events/" + eid, None,
-                d.auth(d.admin_token)).json()["jobs"]
-            if all(j["state"] in ("done", "dead") for j in jobs):
-                break
-            self.assertLess(time.monotonic(), deadline, jobs)
-            time.sleep(0.2)
+        jobs = wait_finished(self, d, eid, timeout=30)
         self.assertEqual([j for j in jobs if j["state"] != "done"], [])
         self.assertEqual(len(jobs), 2 * len(TICKETS))
         return self.cwpsa.requests() + self.atpsa.requests()
