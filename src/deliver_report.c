@@ -5,7 +5,6 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <event2/buffer.h>
 
@@ -111,17 +110,17 @@ deliver_metrics(const struct deliver *d, struct evbuffer *buf)
 
 struct deliver_orphans {
 	struct deliver *d;
-	cJSON *stats;
+	cJSON *rows;
 };
 
 static void
 deliver_orphans_run(struct store *st, void *arg)
 {
 	struct deliver_orphans *o = arg;
-	struct store_query q = {.kind = STORE_Q_STATS};
+	struct store_query q = {.kind = STORE_Q_WAITING};
 	char err[256];
 
-	if (store_query(st, &q, &o->stats, err, sizeof(err)) == -1)
+	if (store_query(st, &q, &o->rows, err, sizeof(err)) == -1)
 		log_error("msg=\"counting jobs by target failed\" error=\"%s\"",
 			  err);
 }
@@ -133,7 +132,7 @@ deliver_orphans_done(void *arg)
 	struct deliver_orphans *o = arg;
 	const cJSON *row;
 
-	cJSON_ArrayForEach(row, cJSON_GetObjectItem(o->stats, "jobs"))
+	cJSON_ArrayForEach(row, o->rows)
 	{
 		const char *t =
 		    cJSON_GetStringValue(cJSON_GetObjectItem(row, "target"));
@@ -142,8 +141,7 @@ deliver_orphans_done(void *arg)
 		double n =
 		    cJSON_GetNumberValue(cJSON_GetObjectItem(row, "count"));
 
-		if (t == NULL || state == NULL || deliver_find(o->d, t) ||
-		    (strcmp(state, "pending") && strcmp(state, "held")))
+		if (t == NULL || state == NULL || deliver_find(o->d, t))
 			continue;
 		log_warn("msg=\"jobs wait for a target that is not "
 			 "configured\" target=%s state=%s jobs=%.0f "
@@ -151,7 +149,7 @@ deliver_orphans_done(void *arg)
 			 "queue list --target %s shows them\"",
 			 t, state, n, t);
 	}
-	cJSON_Delete(o->stats);
+	cJSON_Delete(o->rows);
 	free(o);
 }
 

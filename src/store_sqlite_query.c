@@ -368,6 +368,14 @@ store_sqlite_query(struct store *sto, const struct store_query *q, cJSON **out,
 		    " ORDER BY updated_at DESC LIMIT :limit",
 		    q);
 		break;
+	case STORE_Q_WAITING:
+		/* from the state index: finished jobs are not read */
+		*out = store_query_sql(s,
+				       "SELECT target, state, count(*) AS count"
+				       " FROM jobs WHERE state IN ('pending',"
+				       " 'held') GROUP BY target, state",
+				       q);
+		break;
 	case STORE_Q_OVERVIEW:
 		*out = store_query_overview(s, q);
 		break;

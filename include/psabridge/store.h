@@ -114,6 +114,7 @@ enum store_query_kind {
 	STORE_Q_UNMAPPED, /* customer ids holding jobs, with counts */
 	STORE_Q_TICKETS,  /* each key's ticket, newest first: state, target,
 			     limit */
+	STORE_Q_WAITING,  /* pending and held jobs by target and state */
 	STORE_Q_OVERVIEW  /* the web page's overview: now_ms */
 };
 
